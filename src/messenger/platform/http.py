@@ -1,0 +1,219 @@
+"""HTTP plumbing for the gateway and profile-service: one error shape, request ids,
+body limits, strict JSON bodies, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from messenger.platform.errors import ErrorCode, MessengerError
+from messenger.platform.ids import new_id
+from messenger.platform.logging import bind_request_id, log
+
+MAX_BODY_BYTES = 64 * 1024
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+M = TypeVar("M", bound=BaseModel)
+
+REQUESTS = Counter(
+    "messenger_http_requests_total",
+    "HTTP requests answered",
+    ["service", "method", "route", "status"],
+)
+LATENCY = Histogram(
+    "messenger_http_request_seconds", "HTTP request latency", ["service", "method", "route"]
+)
+
+
+def error_response(error: MessengerError) -> JSONResponse:
+    body: dict[str, Any] = {"code": error.code.api_code, "message": error.message}
+    if error.field is not None:
+        body["field"] = error.field
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return JSONResponse({"error": body}, status_code=error.code.http_status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error, whoever raises it, leaves in API.md's shape."""
+
+    async def on_messenger_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, MessengerError)
+        return error_response(exc)
+
+    async def on_http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+            exc.status_code, ErrorCode.INVALID_REQUEST
+        )
+        message = {404: "No such path.", 405: "Method not allowed."}.get(
+            exc.status_code, str(exc.detail)
+        )
+        response = error_response(MessengerError(code, message))
+        response.status_code = exc.status_code
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def on_validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(_validation_error(exc.errors()))
+
+    async def on_unexpected(_: Request, exc: Exception) -> Response:
+        log.error("unhandled error", error=repr(exc), exc_info=exc)
+        return error_response(MessengerError(ErrorCode.INTERNAL, "Internal error."))
+
+    app.add_exception_handler(MessengerError, on_messenger_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _validation_error(errors: Any) -> MessengerError:
+    first = next(iter(errors), None)
+    if not first:
+        return MessengerError(ErrorCode.VALIDATION_FAILED, "Invalid request.")
+    location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    field = ".".join(location) or None
+    message = str(first.get("msg", "Invalid value."))
+    if field:
+        message = f"{field}: {message}"
+    return MessengerError(ErrorCode.VALIDATION_FAILED, message, field=field)
+
+
+async def read_json(
+    request: Request,
+    model: type[M],
+    *,
+    before_validation_error: Callable[[], Awaitable[None]] | None = None,
+) -> M:
+    """Read and validate a JSON body in API.md's order of errors.
+
+    413 for a body over 64 KiB, 400 for a body that is not JSON, then — when the route
+    has a resource in its path — `before_validation_error` gets the chance to raise its
+    404 before any 422, because API.md ranks "not visible" above "invalid body".
+    """
+    data = parse_json(await read_body(request))
+    try:
+        reject_bad_strings(data)
+        return model.model_validate(data)
+    except (ValidationError, MessengerError) as exc:
+        if before_validation_error is not None:
+            await before_validation_error()
+        if isinstance(exc, MessengerError):
+            raise
+        raise _validation_error(exc.errors()) from None
+
+
+async def read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> MessengerError:
+    return MessengerError(
+        ErrorCode.PAYLOAD_TOO_LARGE, f"Request bodies are limited to {MAX_BODY_BYTES} bytes."
+    )
+
+
+def parse_json(body: bytes) -> Any:
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MessengerError(ErrorCode.INVALID_REQUEST, "The body is not valid JSON.") from None
+
+
+def reject_bad_strings(value: Any, path: str = "") -> None:
+    """API.md: strings holding NUL or lone surrogates are 422, wherever they are."""
+    if isinstance(value, str):
+        if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            raise MessengerError(
+                ErrorCode.VALIDATION_FAILED,
+                f"{path or 'value'}: contains NUL or a lone surrogate.",
+                field=path or None,
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_bad_strings(key, path)
+            reject_bad_strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            reject_bad_strings(item, f"{path}[{index}]")
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (the client's own when well-formed), echoes it in
+    `X-Request-Id`, binds it to every log line, and counts the request in metrics."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        offered = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                offered = value.decode("latin-1")
+                break
+        request_id = offered if _REQUEST_ID.fullmatch(offered) else new_id()
+        bind_request_id(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if scope["type"] == "http":
+                route = getattr(scope.get("route"), "path", "unmatched")
+                elapsed = time.perf_counter() - started
+                REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
+                LATENCY.labels(self.service, scope["method"], route).observe(elapsed)
+                log.info(
+                    "http request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    ms=round(elapsed * 1000, 1),
+                )
+            bind_request_id(None)
