@@ -138,7 +138,7 @@ class EventConsumer:
             raise
         except Exception as exc:
             tries = msg.metadata.num_delivered
-            log.exception("event handler failed", consumer=self._durable, event=envelope.id)
+            log.exception("event handler failed", consumer=self._durable, event_id=envelope.id)
             if tries >= self._max_deliver:
                 await self._dead_letter(msg, repr(exc))
             else:

@@ -16,7 +16,8 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from messenger.platform.db import ensure_database
+from messenger.platform.config import Settings
+from messenger.platform.db import database_url, ensure_database
 
 DATABASE_SERVICES = ("auth", "session", "profile", "contact", "messaging")
 
@@ -34,6 +35,11 @@ async def upgrade(service: str, url: URL) -> None:
     """Create the database if missing and bring its schema to the newest revision."""
     await ensure_database(url)
     await asyncio.to_thread(command.upgrade, alembic_config(service, url), "head")
+
+
+async def migrate_all(settings: Settings) -> None:
+    for service in DATABASE_SERVICES:
+        await upgrade(service, database_url(settings, service))
 
 
 def run_env(metadata: MetaData) -> None:

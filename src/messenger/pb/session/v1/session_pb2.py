@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%messenger/pb/session/v1/session.proto\x12\x14messenger.session.v1\"<\n\x14\x43reateSessionRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x02 \x01(\t\"q\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\nexpires_in\x18\x02 \x01(\x03\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x0f\n\x07user_id\x18\x05 \x01(\t\".\n\x15RefreshSessionRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\";\n\x14RevokeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\"F\n\x1aRevokeOtherSessionsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0fkeep_session_id\x18\x02 \x01(\t\"\x18\n\x07Revoked\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\",\n\x16ValidateSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\":\n\x17ValidateSessionResponse\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x0f\n\x07user_id\x18\x02 \x01(\t\"&\n\x13ListSessionsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"f\n\x0bSessionInfo\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x02 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x03 \x01(\x03\x12\x17\n\x0flast_used_at_ms\x18\x04 \x01(\x03\"K\n\x14ListSessionsResponse\x12\x33\n\x08sessions\x18\x01 \x03(\x0b\x32!.messenger.session.v1.SessionInfo\"\x17\n\x15GetSigningKeysRequest\"D\n\nSigningKey\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\x12\x16\n\x0epublic_key_pem\x18\x03 \x01(\t\"j\n\x16GetSigningKeysResponse\x12.\n\x04keys\x18\x01 \x03(\x0b\x32 .messenger.session.v1.SigningKey\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x10\n\x08\x61udience\x18\x03 \x01(\t2\xd6\x05\n\x0eSessionService\x12\\\n\rCreateSession\x12*.messenger.session.v1.CreateSessionRequest\x1a\x1f.messenger.session.v1.TokenPair\x12^\n\x0eRefreshSession\x12+.messenger.session.v1.RefreshSessionRequest\x1a\x1f.messenger.session.v1.TokenPair\x12Z\n\rRevokeSession\x12*.messenger.session.v1.RevokeSessionRequest\x1a\x1d.messenger.session.v1.Revoked\x12\x66\n\x13RevokeOtherSessions\x12\x30.messenger.session.v1.RevokeOtherSessionsRequest\x1a\x1d.messenger.session.v1.Revoked\x12n\n\x0fValidateSession\x12,.messenger.session.v1.ValidateSessionRequest\x1a-.messenger.session.v1.ValidateSessionResponse\x12\x65\n\x0cListSessions\x12).messenger.session.v1.ListSessionsRequest\x1a*.messenger.session.v1.ListSessionsResponse\x12k\n\x0eGetSigningKeys\x12+.messenger.session.v1.GetSigningKeysRequest\x1a,.messenger.session.v1.GetSigningKeysResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%messenger/pb/session/v1/session.proto\x12\x14messenger.session.v1\"<\n\x14\x43reateSessionRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x02 \x01(\t\"q\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\nexpires_in\x18\x02 \x01(\x03\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x0f\n\x07user_id\x18\x05 \x01(\t\".\n\x15RefreshSessionRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"K\n\x14RevokeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"V\n\x1aRevokeOtherSessionsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0fkeep_session_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x18\n\x07Revoked\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\",\n\x16ValidateSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\":\n\x17ValidateSessionResponse\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x0f\n\x07user_id\x18\x02 \x01(\t\"&\n\x13ListSessionsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"f\n\x0bSessionInfo\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x02 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x03 \x01(\x03\x12\x17\n\x0flast_used_at_ms\x18\x04 \x01(\x03\"K\n\x14ListSessionsResponse\x12\x33\n\x08sessions\x18\x01 \x03(\x0b\x32!.messenger.session.v1.SessionInfo\"\x17\n\x15GetSigningKeysRequest\"D\n\nSigningKey\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\x12\x16\n\x0epublic_key_pem\x18\x03 \x01(\t\"j\n\x16GetSigningKeysResponse\x12.\n\x04keys\x18\x01 \x03(\x0b\x32 .messenger.session.v1.SigningKey\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x10\n\x08\x61udience\x18\x03 \x01(\t2\xd6\x05\n\x0eSessionService\x12\\\n\rCreateSession\x12*.messenger.session.v1.CreateSessionRequest\x1a\x1f.messenger.session.v1.TokenPair\x12^\n\x0eRefreshSession\x12+.messenger.session.v1.RefreshSessionRequest\x1a\x1f.messenger.session.v1.TokenPair\x12Z\n\rRevokeSession\x12*.messenger.session.v1.RevokeSessionRequest\x1a\x1d.messenger.session.v1.Revoked\x12\x66\n\x13RevokeOtherSessions\x12\x30.messenger.session.v1.RevokeOtherSessionsRequest\x1a\x1d.messenger.session.v1.Revoked\x12n\n\x0fValidateSession\x12,.messenger.session.v1.ValidateSessionRequest\x1a-.messenger.session.v1.ValidateSessionResponse\x12\x65\n\x0cListSessions\x12).messenger.session.v1.ListSessionsRequest\x1a*.messenger.session.v1.ListSessionsResponse\x12k\n\x0eGetSigningKeys\x12+.messenger.session.v1.GetSigningKeysRequest\x1a,.messenger.session.v1.GetSigningKeysResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,27 +38,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFRESHSESSIONREQUEST']._serialized_start=240
   _globals['_REFRESHSESSIONREQUEST']._serialized_end=286
   _globals['_REVOKESESSIONREQUEST']._serialized_start=288
-  _globals['_REVOKESESSIONREQUEST']._serialized_end=347
-  _globals['_REVOKEOTHERSESSIONSREQUEST']._serialized_start=349
-  _globals['_REVOKEOTHERSESSIONSREQUEST']._serialized_end=419
-  _globals['_REVOKED']._serialized_start=421
-  _globals['_REVOKED']._serialized_end=445
-  _globals['_VALIDATESESSIONREQUEST']._serialized_start=447
-  _globals['_VALIDATESESSIONREQUEST']._serialized_end=491
-  _globals['_VALIDATESESSIONRESPONSE']._serialized_start=493
-  _globals['_VALIDATESESSIONRESPONSE']._serialized_end=551
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=553
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=591
-  _globals['_SESSIONINFO']._serialized_start=593
-  _globals['_SESSIONINFO']._serialized_end=695
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=697
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=772
-  _globals['_GETSIGNINGKEYSREQUEST']._serialized_start=774
-  _globals['_GETSIGNINGKEYSREQUEST']._serialized_end=797
-  _globals['_SIGNINGKEY']._serialized_start=799
-  _globals['_SIGNINGKEY']._serialized_end=867
-  _globals['_GETSIGNINGKEYSRESPONSE']._serialized_start=869
-  _globals['_GETSIGNINGKEYSRESPONSE']._serialized_end=975
-  _globals['_SESSIONSERVICE']._serialized_start=978
-  _globals['_SESSIONSERVICE']._serialized_end=1704
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=363
+  _globals['_REVOKEOTHERSESSIONSREQUEST']._serialized_start=365
+  _globals['_REVOKEOTHERSESSIONSREQUEST']._serialized_end=451
+  _globals['_REVOKED']._serialized_start=453
+  _globals['_REVOKED']._serialized_end=477
+  _globals['_VALIDATESESSIONREQUEST']._serialized_start=479
+  _globals['_VALIDATESESSIONREQUEST']._serialized_end=523
+  _globals['_VALIDATESESSIONRESPONSE']._serialized_start=525
+  _globals['_VALIDATESESSIONRESPONSE']._serialized_end=583
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=585
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=623
+  _globals['_SESSIONINFO']._serialized_start=625
+  _globals['_SESSIONINFO']._serialized_end=727
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=729
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=804
+  _globals['_GETSIGNINGKEYSREQUEST']._serialized_start=806
+  _globals['_GETSIGNINGKEYSREQUEST']._serialized_end=829
+  _globals['_SIGNINGKEY']._serialized_start=831
+  _globals['_SIGNINGKEY']._serialized_end=899
+  _globals['_GETSIGNINGKEYSRESPONSE']._serialized_start=901
+  _globals['_GETSIGNINGKEYSRESPONSE']._serialized_end=1007
+  _globals['_SESSIONSERVICE']._serialized_start=1010
+  _globals['_SESSIONSERVICE']._serialized_end=1736
 # @@protoc_insertion_point(module_scope)

@@ -96,18 +96,22 @@ class RevokeSessionRequest(_message.Message):
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     user_id: _builtins.str
     """When set, the session must belong to this user (else NOT_FOUND)."""
+    reason: _builtins.str
+    """Why, for the `session.revoked` event ([a-z_], empty: "revoked")."""
     def __init__(
         self,
         *,
         session_id: _builtins.str = ...,
         user_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "session_id", b"session_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -119,17 +123,21 @@ class RevokeOtherSessionsRequest(_message.Message):
 
     USER_ID_FIELD_NUMBER: _builtins.int
     KEEP_SESSION_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     keep_session_id: _builtins.str
+    reason: _builtins.str
+    """Why, for the `session.revoked` events ([a-z_], empty: "revoked")."""
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         keep_session_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["keep_session_id", b"keep_session_id", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keep_session_id", b"keep_session_id", "reason", b"reason", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,1 @@
+"""auth-service: accounts, password hashes, email verification and password reset."""

@@ -1,0 +1,1 @@
+"""contact-service: friend requests and friendships (gRPC `messenger.contact.v1`)."""

@@ -1,0 +1,1 @@
+"""messaging-service: direct conversations, messages and read positions."""

@@ -1,0 +1,341 @@
+"""messaging-service tables and queries: the only module here that speaks SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from messenger.messaging.domain import Conversation, Message, ordered_members
+from messenger.platform.outbox import define_inbox, define_outbox
+
+metadata = MetaData()
+outbox = define_outbox(metadata)
+inbox = define_inbox(metadata)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("member_low", String(32), nullable=False),
+    Column("member_high", String(32), nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("last_message_at_ms", BigInteger, nullable=True),
+    UniqueConstraint("member_low", "member_high", name="uq_conversations_members"),
+    Index("ix_conversations_member_high", "member_high"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_id", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("sent_at_ms", BigInteger, nullable=False),
+    Column("client_message_id", String(64), nullable=False),
+    UniqueConstraint("conversation_id", "seq", name="uq_messages_seq"),
+    UniqueConstraint(
+        "conversation_id", "sender_id", "client_message_id", name="uq_messages_client_id"
+    ),
+)
+
+read_positions = Table(
+    "read_positions",
+    metadata,
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("last_seen_seq", BigInteger, nullable=False),
+)
+
+
+class DuplicateKeyError(Exception):
+    """A unique key refused the row: a concurrent transaction wrote it first."""
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    """A conversation as one member sees it."""
+
+    conversation: Conversation
+    last_seen_seq: int
+
+
+def _to_conversation(row: Any) -> Conversation:
+    return Conversation(
+        id=row.id,
+        type=row.type,
+        member_low=row.member_low,
+        member_high=row.member_high,
+        last_seq=row.last_seq,
+        created_at_ms=row.created_at_ms,
+        last_message_at_ms=row.last_message_at_ms,
+    )
+
+
+def _to_message(row: Any) -> Message:
+    return Message(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        seq=row.seq,
+        sender_id=row.sender_id,
+        text=row.text,
+        sent_at_ms=row.sent_at_ms,
+        client_message_id=row.client_message_id,
+    )
+
+
+def _insert_ignoring_duplicates(
+    conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]
+) -> Any:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).values(rows).on_conflict_do_nothing()
+
+
+async def get_conversation(conn: AsyncConnection, conversation_id: str) -> Conversation | None:
+    row = (
+        await conn.execute(select(conversations).where(conversations.c.id == conversation_id))
+    ).first()
+    return None if row is None else _to_conversation(row)
+
+
+async def get_direct_conversation(conn: AsyncConnection, a: str, b: str) -> Conversation | None:
+    low, high = ordered_members(a, b)
+    row = (
+        await conn.execute(
+            select(conversations).where(
+                conversations.c.member_low == low, conversations.c.member_high == high
+            )
+        )
+    ).first()
+    return None if row is None else _to_conversation(row)
+
+
+async def add_conversation(conn: AsyncConnection, conversation: Conversation) -> bool:
+    """Insert unless the pair already has one (then a concurrent opener won); True when
+    this call created it. Both members' read positions start at 0."""
+    inserted = await conn.execute(
+        _insert_ignoring_duplicates(
+            conn,
+            conversations,
+            [
+                {
+                    "id": conversation.id,
+                    "type": conversation.type,
+                    "member_low": conversation.member_low,
+                    "member_high": conversation.member_high,
+                    "last_seq": conversation.last_seq,
+                    "created_at_ms": conversation.created_at_ms,
+                    "last_message_at_ms": conversation.last_message_at_ms,
+                }
+            ],
+        )
+    )
+    if inserted.rowcount != 1:
+        return False
+    await conn.execute(
+        read_positions.insert(),
+        [
+            {"conversation_id": conversation.id, "user_id": member, "last_seen_seq": 0}
+            for member in conversation.members
+        ],
+    )
+    return True
+
+
+async def conversations_of(conn: AsyncConnection, user_id: str) -> list[ConversationState]:
+    rows = await conn.execute(
+        select(conversations, read_positions.c.last_seen_seq)
+        .join(
+            read_positions,
+            and_(
+                read_positions.c.conversation_id == conversations.c.id,
+                read_positions.c.user_id == user_id,
+            ),
+        )
+        .where(or_(conversations.c.member_low == user_id, conversations.c.member_high == user_id))
+    )
+    return [ConversationState(_to_conversation(row), row.last_seen_seq) for row in rows]
+
+
+async def last_messages(conn: AsyncConnection, conversation_ids: list[str]) -> dict[str, Message]:
+    """The newest message of each conversation (the one at its `last_seq`)."""
+    if not conversation_ids:
+        return {}
+    rows = await conn.execute(
+        select(messages)
+        .join(
+            conversations,
+            and_(
+                conversations.c.id == messages.c.conversation_id,
+                conversations.c.last_seq == messages.c.seq,
+            ),
+        )
+        .where(conversations.c.id.in_(conversation_ids))
+    )
+    return {row.conversation_id: _to_message(row) for row in rows}
+
+
+async def unread_counts(conn: AsyncConnection, user_id: str) -> dict[str, int]:
+    """Per conversation of `user_id`: messages from others above their read position."""
+    rows = await conn.execute(
+        select(messages.c.conversation_id, func.count())
+        .join(
+            read_positions,
+            and_(
+                read_positions.c.conversation_id == messages.c.conversation_id,
+                read_positions.c.user_id == user_id,
+            ),
+        )
+        .where(messages.c.sender_id != user_id, messages.c.seq > read_positions.c.last_seen_seq)
+        .group_by(messages.c.conversation_id)
+    )
+    return {conversation_id: int(count) for conversation_id, count in rows.tuples()}
+
+
+async def unread_count(conn: AsyncConnection, conversation_id: str, user_id: str) -> int:
+    count = await conn.scalar(
+        select(func.count())
+        .select_from(messages)
+        .join(
+            read_positions,
+            and_(
+                read_positions.c.conversation_id == messages.c.conversation_id,
+                read_positions.c.user_id == user_id,
+            ),
+        )
+        .where(
+            messages.c.conversation_id == conversation_id,
+            messages.c.sender_id != user_id,
+            messages.c.seq > read_positions.c.last_seen_seq,
+        )
+    )
+    return int(count or 0)
+
+
+async def read_position(conn: AsyncConnection, conversation_id: str, user_id: str) -> int:
+    seq = await conn.scalar(
+        select(read_positions.c.last_seen_seq).where(
+            read_positions.c.conversation_id == conversation_id,
+            read_positions.c.user_id == user_id,
+        )
+    )
+    return int(seq or 0)
+
+
+async def advance_read_position(
+    conn: AsyncConnection, conversation_id: str, user_id: str, seq: int
+) -> bool:
+    """Move forward only (the WHERE makes a lower seq a no-op even under concurrency);
+    True when it moved."""
+    moved = await conn.execute(
+        update(read_positions)
+        .where(
+            read_positions.c.conversation_id == conversation_id,
+            read_positions.c.user_id == user_id,
+            read_positions.c.last_seen_seq < seq,
+        )
+        .values(last_seen_seq=seq)
+    )
+    return bool(moved.rowcount)
+
+
+async def find_by_client_id(
+    conn: AsyncConnection, conversation_id: str, sender_id: str, client_message_id: str
+) -> Message | None:
+    row = (
+        await conn.execute(
+            select(messages).where(
+                messages.c.conversation_id == conversation_id,
+                messages.c.sender_id == sender_id,
+                messages.c.client_message_id == client_message_id,
+            )
+        )
+    ).first()
+    return None if row is None else _to_message(row)
+
+
+async def allocate_seq(conn: AsyncConnection, conversation_id: str, now_ms: int) -> tuple[int, int]:
+    """The next seq and the message's time, in one atomic UPDATE that holds the
+    conversation's row until commit: concurrent senders queue here, so seqs are unique
+    and, as a rollback returns the number, gap-free. Time never runs backwards with seq.
+    """
+    row = (
+        await conn.execute(
+            update(conversations)
+            .where(conversations.c.id == conversation_id)
+            .values(
+                last_seq=conversations.c.last_seq + 1,
+                last_message_at_ms=case(
+                    (
+                        conversations.c.last_message_at_ms > now_ms,
+                        conversations.c.last_message_at_ms,
+                    ),
+                    else_=now_ms,
+                ),
+            )
+            .returning(conversations.c.last_seq, conversations.c.last_message_at_ms)
+        )
+    ).one()
+    return int(row.last_seq), int(row.last_message_at_ms)
+
+
+async def add_message(conn: AsyncConnection, message: Message) -> None:
+    try:
+        await conn.execute(
+            messages.insert().values(
+                id=message.id,
+                conversation_id=message.conversation_id,
+                seq=message.seq,
+                sender_id=message.sender_id,
+                text=message.text,
+                sent_at_ms=message.sent_at_ms,
+                client_message_id=message.client_message_id,
+            )
+        )
+    except IntegrityError as exc:
+        raise DuplicateKeyError(str(exc.orig)) from exc
+
+
+async def messages_page(
+    conn: AsyncConnection,
+    conversation_id: str,
+    *,
+    after: int | None,
+    before: int | None,
+    ascending: bool,
+    count: int,
+) -> list[Message]:
+    """Up to `count` messages strictly between the bounds, in reading order."""
+    query = select(messages).where(messages.c.conversation_id == conversation_id)
+    if after is not None:
+        query = query.where(messages.c.seq > after)
+    if before is not None:
+        query = query.where(messages.c.seq < before)
+    order = messages.c.seq.asc() if ascending else messages.c.seq.desc()
+    rows = await conn.execute(query.order_by(order).limit(count))
+    return [_to_message(row) for row in rows]

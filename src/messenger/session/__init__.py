@@ -1,0 +1,1 @@
+"""session-service: sessions, rotating refresh tokens, and the keys that sign access tokens."""

@@ -1,0 +1,4 @@
+from messenger.platform.migrations import run_env
+from messenger.session.store import metadata
+
+run_env(metadata)
