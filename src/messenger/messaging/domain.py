@@ -52,6 +52,34 @@ class Message:
     client_message_id: str
 
 
+def new_direct_conversation(conversation_id: str, a: str, b: str, at_ms: int) -> Conversation:
+    low, high = ordered_members(a, b)
+    return Conversation(conversation_id, DIRECT, low, high, 0, at_ms, None)
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """A conversation as one member sees it in their list."""
+
+    conversation: Conversation
+    last_message: Message | None
+    unread_count: int
+    last_seen_seq: int
+    can_send: bool
+
+
+def newest_first(views: list[ConversationView]) -> list[ConversationView]:
+    """Newest last message first; conversations without messages after them, newest
+    conversation first."""
+
+    def key(view: ConversationView) -> tuple[bool, int, int, str]:
+        c = view.conversation
+        has_messages = c.last_message_at_ms is not None
+        return (has_messages, c.last_message_at_ms or 0, c.created_at_ms, c.id)
+
+    return sorted(views, key=key, reverse=True)
+
+
 def require_member(conversation: Conversation | None, user_id: str) -> Conversation:
     """An unknown conversation and someone else's look the same: not found."""
     if conversation is None or not conversation.has_member(user_id):
@@ -62,6 +90,13 @@ def require_member(conversation: Conversation | None, user_id: str) -> Conversat
 def require_other_user(user_id: str, other_id: str) -> None:
     if user_id == other_id:
         raise invalid("You cannot open a conversation with yourself.", field="user_id")
+
+
+def require_friends(are_friends: bool) -> None:
+    if not are_friends:
+        raise MessengerError(
+            ErrorCode.NOT_FRIENDS, "You can only message users who are your friends."
+        )
 
 
 def validate_text(text: str) -> None:

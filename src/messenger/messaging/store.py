@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from messenger.messaging.domain import Conversation, Message, ordered_members
+from messenger.platform.ids import is_valid_id
 from messenger.platform.outbox import define_inbox, define_outbox
 
 metadata = MetaData()
@@ -117,6 +118,9 @@ def _insert_ignoring_duplicates(
 
 
 async def get_conversation(conn: AsyncConnection, conversation_id: str) -> Conversation | None:
+    """None for an unknown id, and for a malformed one without asking the database."""
+    if not is_valid_id(conversation_id):
+        return None
     row = (
         await conn.execute(select(conversations).where(conversations.c.id == conversation_id))
     ).first()

@@ -1,0 +1,22 @@
+"""The gateway's FastAPI app, built from its dependencies (clients, token check, caches)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from messenger.gateway.deps import Gateway
+from messenger.gateway.routes import accounts, conversations, friends, ops, profiles, sessions
+from messenger.platform.http import RequestContextMiddleware, install_error_handlers
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    app = FastAPI(
+        title="messenger",
+        version="1",
+        description="The public REST API of the messenger (API.md).",
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, service="gateway")
+    for area in (accounts, sessions, profiles, friends, conversations, ops):
+        app.include_router(area.build(gateway))
+    return app

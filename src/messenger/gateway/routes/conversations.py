@@ -1,0 +1,134 @@
+"""Conversations and messages (messaging-service).
+
+With a conversation in the path, a non-member's request is 404 before any 422: when the
+body or query is invalid, the route first asks messaging-service whether the caller may
+see the conversation at all.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from messenger.gateway.auth import Caller
+from messenger.gateway.deps import Gateway
+from messenger.gateway.routes import json_response, require_id
+from messenger.gateway.schemas import SeenBody, SendMessageBody, UserRefBody, body_doc, parse_paging
+from messenger.pb.messaging.v1 import messaging_pb2 as messaging_pb
+from messenger.platform.clock import to_rfc3339
+from messenger.platform.errors import MessengerError
+from messenger.platform.http import read_json
+
+
+def message_json(message: messaging_pb.Message) -> dict[str, Any]:
+    return {
+        "message_id": message.message_id,
+        "conversation_id": message.conversation_id,
+        "seq": message.seq,
+        "sender_id": message.sender_id,
+        "text": message.text,
+        "sent_at": to_rfc3339(message.sent_at_ms),
+        "client_message_id": message.client_message_id,
+    }
+
+
+def conversation_json(conversation: messaging_pb.Conversation) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation.conversation_id,
+        "type": conversation.type,
+        "members": sorted(conversation.members),
+        "last_message": (
+            message_json(conversation.last_message)
+            if conversation.HasField("last_message")
+            else None
+        ),
+        "unread_count": conversation.unread_count,
+        "last_seen_seq": conversation.last_seen_seq,
+        "can_send": conversation.can_send,
+        "created_at": to_rfc3339(conversation.created_at_ms),
+    }
+
+
+def build(gw: Gateway) -> APIRouter:
+    router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+    messaging = gw.clients.messaging
+    CallerDep = Annotated[Caller, Depends(gw.authenticate)]  # noqa: N806
+
+    async def ensure_visible(caller: Caller, conversation_id: str) -> None:
+        await messaging.conversation(caller.user_id, require_id(conversation_id, "conversation"))
+
+    @router.post("/direct", status_code=201, openapi_extra=body_doc(UserRefBody))
+    async def open_direct(request: Request, caller: CallerDep) -> JSONResponse:
+        """201 when the conversation was created now, 200 when it already existed."""
+        body = await read_json(request, UserRefBody)
+        answer = await messaging.open_direct(caller.user_id, require_id(body.user_id, "user"))
+        return json_response(
+            conversation_json(answer.conversation), status=201 if answer.created else 200
+        )
+
+    @router.get("")
+    async def list_conversations(caller: CallerDep) -> JSONResponse:
+        conversations = await messaging.conversations(caller.user_id)
+        return json_response({"conversations": [conversation_json(c) for c in conversations]})
+
+    @router.post(
+        "/{conversation_id}/messages", status_code=201, openapi_extra=body_doc(SendMessageBody)
+    )
+    async def send_message(
+        conversation_id: str, request: Request, caller: CallerDep
+    ) -> JSONResponse:
+        """201 for a new message; 200 with the original for a replayed client_message_id."""
+        body = await read_json(
+            request,
+            SendMessageBody,
+            before_validation_error=lambda: ensure_visible(caller, conversation_id),
+        )
+        answer = await messaging.send(
+            caller.user_id,
+            require_id(conversation_id, "conversation"),
+            body.text,
+            body.client_message_id,
+        )
+        return json_response(message_json(answer.message), status=201 if answer.created else 200)
+
+    @router.get("/{conversation_id}/messages")
+    async def get_messages(
+        conversation_id: str, request: Request, caller: CallerDep
+    ) -> JSONResponse:
+        """Query: `after`, `before` (seq bounds, exclusive), `limit` (default 50, max 100)."""
+        require_id(conversation_id, "conversation")
+        try:
+            paging = parse_paging(request.query_params)
+        except MessengerError:
+            await ensure_visible(caller, conversation_id)
+            raise
+        answer = await messaging.messages(
+            caller.user_id,
+            conversation_id,
+            after=paging.after,
+            before=paging.before,
+            limit=paging.limit,
+        )
+        return json_response(
+            {"messages": [message_json(m) for m in answer.messages], "has_more": answer.has_more}
+        )
+
+    @router.post("/{conversation_id}/seen", openapi_extra=body_doc(SeenBody))
+    async def mark_seen(conversation_id: str, request: Request, caller: CallerDep) -> JSONResponse:
+        body = await read_json(
+            request,
+            SeenBody,
+            before_validation_error=lambda: ensure_visible(caller, conversation_id),
+        )
+        answer = await messaging.mark_seen(
+            caller.user_id, require_id(conversation_id, "conversation"), body.seq
+        )
+        return json_response(
+            {
+                "conversation_id": answer.conversation_id,
+                "last_seen_seq": answer.last_seen_seq,
+                "unread_count": answer.unread_count,
+            }
+        )
+
+    return router

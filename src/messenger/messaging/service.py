@@ -1,0 +1,203 @@
+"""messaging-service use-cases: membership first, then input, then replay, then
+friendship, then the write (API.md's order of errors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from messenger.messaging import domain, events, store
+from messenger.messaging.domain import Conversation, ConversationView, Message
+from messenger.platform.clock import now_ms
+from messenger.platform.db import read_transaction
+from messenger.platform.ids import new_id
+from messenger.platform.uow import UnitOfWorkFactory
+
+
+class Friendships(Protocol):
+    """The contact-service questions messaging asks (see contact_client.py)."""
+
+    async def are_friends(self, user_id: str, other_id: str) -> bool: ...
+
+    async def friends_of(self, user_id: str) -> set[str]: ...
+
+
+@dataclass(frozen=True)
+class Opened:
+    conversation: Conversation
+    created: bool
+
+
+@dataclass(frozen=True)
+class Sent:
+    message: Message
+    created: bool
+
+
+@dataclass(frozen=True)
+class Seen:
+    conversation_id: str
+    last_seen_seq: int
+    unread_count: int
+
+
+async def open_direct_conversation(
+    uow_factory: UnitOfWorkFactory, friendships: Friendships, user_id: str, other_id: str
+) -> Opened:
+    """The pair's one conversation, created on first use; two openers racing both get
+    the same one (the unique pair decides, the loser's insert does nothing)."""
+    domain.require_other_user(user_id, other_id)
+    domain.require_friends(await friendships.are_friends(user_id, other_id))
+    async with read_transaction(uow_factory.engine) as conn:
+        existing = await store.get_direct_conversation(conn, user_id, other_id)
+    if existing is not None:
+        return Opened(existing, created=False)
+    async with uow_factory() as uow:
+        fresh = domain.new_direct_conversation(new_id(), user_id, other_id, now_ms())
+        created = await store.add_conversation(uow.conn, fresh)
+        conversation = await store.get_direct_conversation(uow.conn, user_id, other_id)
+    if conversation is None:
+        raise RuntimeError("direct conversation vanished right after its insert")
+    return Opened(conversation, created)
+
+
+async def send_message(
+    uow_factory: UnitOfWorkFactory,
+    friendships: Friendships,
+    user_id: str,
+    conversation_id: str,
+    text: str,
+    client_message_id: str,
+) -> Sent:
+    """Store one message with the next seq; a retry with the same client_message_id
+    returns the original (or CONFLICT when its text differs) and stores nothing."""
+    async with read_transaction(uow_factory.engine) as conn:
+        conversation = domain.require_member(
+            await store.get_conversation(conn, conversation_id), user_id
+        )
+        domain.validate_text(text)
+        domain.validate_client_message_id(client_message_id)
+        original = await store.find_by_client_id(conn, conversation.id, user_id, client_message_id)
+    if original is not None:
+        return Sent(domain.replayed(original, text), created=False)
+    domain.require_friends(await friendships.are_friends(user_id, conversation.other(user_id)))
+    try:
+        message = await _store_message(uow_factory, conversation, user_id, text, client_message_id)
+    except store.DuplicateKeyError:
+        # A concurrent send with the same client_message_id committed first.
+        async with read_transaction(uow_factory.engine) as conn:
+            original = await store.find_by_client_id(
+                conn, conversation.id, user_id, client_message_id
+            )
+        if original is None:
+            raise
+        return Sent(domain.replayed(original, text), created=False)
+    return Sent(message, created=True)
+
+
+async def _store_message(
+    uow_factory: UnitOfWorkFactory,
+    conversation: Conversation,
+    sender_id: str,
+    text: str,
+    client_message_id: str,
+) -> Message:
+    async with uow_factory() as uow:
+        seq, sent_at_ms = await store.allocate_seq(uow.conn, conversation.id, now_ms())
+        message = Message(
+            id=new_id(),
+            conversation_id=conversation.id,
+            seq=seq,
+            sender_id=sender_id,
+            text=text,
+            sent_at_ms=sent_at_ms,
+            client_message_id=client_message_id,
+        )
+        await store.add_message(uow.conn, message)
+        await store.advance_read_position(uow.conn, conversation.id, sender_id, seq)
+        uow.emit(events.MESSAGE_SENT, events.message_sent(conversation, message))
+    return message
+
+
+async def get_messages(
+    uow_factory: UnitOfWorkFactory,
+    user_id: str,
+    conversation_id: str,
+    *,
+    after: int | None,
+    before: int | None,
+    limit: int | None,
+) -> tuple[list[Message], bool]:
+    """One page in ascending seq, and whether more exist in the direction paged."""
+    async with read_transaction(uow_factory.engine) as conn:
+        conversation = domain.require_member(
+            await store.get_conversation(conn, conversation_id), user_id
+        )
+        request = domain.page_request(after, before, limit)
+        fetched = await store.messages_page(
+            conn,
+            conversation.id,
+            after=request.after,
+            before=request.before,
+            ascending=request.ascending,
+            count=request.limit + 1,
+        )
+    return domain.page(request, fetched)
+
+
+async def mark_seen(
+    uow_factory: UnitOfWorkFactory, user_id: str, conversation_id: str, seq: int
+) -> Seen:
+    """Move the reader's position forward (clamped to the newest message); `message.seen`
+    goes out only when it moved."""
+    async with uow_factory() as uow:
+        conversation = domain.require_member(
+            await store.get_conversation(uow.conn, conversation_id), user_id
+        )
+        current = await store.read_position(uow.conn, conversation.id, user_id)
+        target = domain.seen_target(seq, conversation.last_seq, current)
+        if target is not None and await store.advance_read_position(
+            uow.conn, conversation.id, user_id, target
+        ):
+            uow.emit(events.MESSAGE_SEEN, events.message_seen(conversation, user_id, target))
+        position = await store.read_position(uow.conn, conversation.id, user_id)
+        unread = await store.unread_count(uow.conn, conversation.id, user_id)
+    return Seen(conversation.id, position, unread)
+
+
+async def list_conversations(
+    uow_factory: UnitOfWorkFactory, friendships: Friendships, user_id: str
+) -> list[ConversationView]:
+    """Every conversation of the user, former friends' included (read-only: can_send is
+    false, taken from contact-service at this moment)."""
+    friends = await friendships.friends_of(user_id)
+    async with read_transaction(uow_factory.engine) as conn:
+        states = await store.conversations_of(conn, user_id)
+        last = await store.last_messages(conn, [s.conversation.id for s in states])
+        unread = await store.unread_counts(conn, user_id)
+    return domain.newest_first(
+        [
+            ConversationView(
+                conversation=s.conversation,
+                last_message=last.get(s.conversation.id),
+                unread_count=unread.get(s.conversation.id, 0),
+                last_seen_seq=s.last_seen_seq,
+                can_send=s.conversation.other(user_id) in friends,
+            )
+            for s in states
+        ]
+    )
+
+
+async def get_conversation(
+    uow_factory: UnitOfWorkFactory, friendships: Friendships, user_id: str, conversation_id: str
+) -> ConversationView:
+    async with read_transaction(uow_factory.engine) as conn:
+        conversation = domain.require_member(
+            await store.get_conversation(conn, conversation_id), user_id
+        )
+        last = await store.last_messages(conn, [conversation.id])
+        position = await store.read_position(conn, conversation.id, user_id)
+        unread = await store.unread_count(conn, conversation.id, user_id)
+    can_send = await friendships.are_friends(user_id, conversation.other(user_id))
+    return ConversationView(conversation, last.get(conversation.id), unread, position, can_send)
