@@ -15,7 +15,7 @@ from messenger.platform.config import Settings
 from messenger.platform.logging import log
 from messenger.platform.migrations import migrate_all
 from messenger.platform.nats_server import EmbeddedNats
-from messenger.platform.process import die_with_parent, free_port
+from messenger.platform.process import dying_with_parent, free_port
 
 BACKENDS = ("auth", "session", "profile", "contact", "messaging")
 READY_TIMEOUT_SECONDS = 60.0
@@ -33,9 +33,8 @@ class Child:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "messenger", "serve", self.service],
+            dying_with_parent([sys.executable, "-m", "messenger", "serve", self.service]),
             env=self.env,
-            preexec_fn=die_with_parent,
         )
         log.info("service started", service=self.service, pid=self.process.pid)
 

@@ -191,7 +191,7 @@ async def test_conversation_messages_paging_and_read_positions(
     first = await client.post(
         "/v1/conversations/direct", json={"user_id": bob.user_id}, headers=ada.auth
     )
-    assert first.status_code == 201, first.text
+    assert first.status_code in (200, 201), first.text
     conversation = first.json()
     assert conversation["type"] == "direct"
     assert conversation["members"] == sorted([ada.user_id, bob.user_id])

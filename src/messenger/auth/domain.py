@@ -23,6 +23,8 @@ MAX_LOGIN = 1024
 
 _USERNAME = re.compile(rf"[a-z0-9_]{{{MIN_USERNAME},{MAX_USERNAME}}}")
 _EMAIL_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# Address-list syntax: refused, so that one stored email is always exactly one mailbox.
+_EMAIL_SPECIALS = frozenset('"(),:;<>[\\]')
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,11 @@ def email_key(email: str) -> str:
 
 
 def is_valid_email(raw: str) -> bool:
-    """A sane syntactic check: one @, a local part, a dotted domain, nothing invisible."""
+    """A sane syntactic check: one @, a local part, a dotted domain, nothing invisible,
+    no quoting or list syntax."""
     if not 0 < len(raw) <= MAX_EMAIL or raw.count("@") != 1:
         return False
-    if any(ch.isspace() or not ch.isprintable() for ch in raw):
+    if any(ch.isspace() or not ch.isprintable() or ch in _EMAIL_SPECIALS for ch in raw):
         return False
     local, _, domain = raw.partition("@")
     labels = domain.split(".")
@@ -94,9 +97,7 @@ def normalize_password(raw: str, field: str = "password") -> str:
     """NFKC first, then 8-256 code points; the normalised form is what gets hashed."""
     password = unicodedata.normalize("NFKC", raw)
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise invalid(
-            f"{field} must be {MIN_PASSWORD}-{MAX_PASSWORD} characters long.", field
-        )
+        raise invalid(f"{field} must be {MIN_PASSWORD}-{MAX_PASSWORD} characters long.", field)
     if "\x00" in password:
         raise invalid(f"{field} must not contain NUL characters.", field)
     return password
@@ -116,9 +117,7 @@ def check_device_name(raw: str | None) -> str:
     if raw is None or raw == "":
         return ""
     if len(raw) > MAX_DEVICE_NAME:
-        raise invalid(
-            f"device_name must be at most {MAX_DEVICE_NAME} characters.", "device_name"
-        )
+        raise invalid(f"device_name must be at most {MAX_DEVICE_NAME} characters.", "device_name")
     if not raw.isprintable() or raw.isspace():
         raise invalid("device_name must be printable and not only whitespace.", "device_name")
     return raw
@@ -129,9 +128,7 @@ def check_display_name(raw: str | None, username: str) -> str:
     if raw is None:
         return username
     if not 0 < len(raw) <= MAX_DISPLAY_NAME:
-        raise invalid(
-            f"display_name must be 1-{MAX_DISPLAY_NAME} characters long.", "display_name"
-        )
+        raise invalid(f"display_name must be 1-{MAX_DISPLAY_NAME} characters long.", "display_name")
     if raw.isspace():
         raise invalid("display_name must contain a non-whitespace character.", "display_name")
     if "\x00" in raw:

@@ -3,10 +3,13 @@ and carries the request id; errors come back as `MessengerError`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+
+import grpc
 
 from messenger.auth.domain import LoginTokens
 from messenger.pb.session.v1 import session_pb2 as pb
+from messenger.pb.session.v1 import session_pb2_grpc as pb_grpc
 from messenger.platform.grpc import rpc
 
 if TYPE_CHECKING:
@@ -14,8 +17,8 @@ if TYPE_CHECKING:
 
 
 class SessionClient:
-    def __init__(self, stub: SessionServiceAsyncStub, deadline: float) -> None:
-        self._stub = stub
+    def __init__(self, session_channel: grpc.aio.Channel, deadline: float) -> None:
+        self._stub = cast("SessionServiceAsyncStub", pb_grpc.SessionServiceStub(session_channel))
         self._deadline = deadline
 
     async def create_session(self, user_id: str, device_name: str) -> LoginTokens:

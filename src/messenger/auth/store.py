@@ -106,7 +106,7 @@ def _account(row: Any) -> Account:
 
 
 async def taken_field(conn: AsyncConnection, email_lower: str, username: str) -> str | None:
-    """"email" or "username" when another account already holds it."""
+    """ "email" or "username" when another account already holds it."""
     if await conn.scalar(select(accounts.c.id).where(accounts.c.email_lower == email_lower)):
         return "email"
     if await conn.scalar(select(accounts.c.id).where(accounts.c.username == username)):
@@ -148,7 +148,9 @@ async def find_account_by_login(conn: AsyncConnection, login_lower: str) -> Acco
 
 
 async def find_account_by_email(conn: AsyncConnection, email_lower: str) -> Account | None:
-    row = (await conn.execute(select(accounts).where(accounts.c.email_lower == email_lower))).first()
+    row = (
+        await conn.execute(select(accounts).where(accounts.c.email_lower == email_lower))
+    ).first()
     return None if row is None else _account(row)
 
 
@@ -191,7 +193,9 @@ async def find_email_token(
 ) -> EmailToken | None:
     t = email_tokens
     row = (
-        await conn.execute(select(t).where(t.c.token_hash == token_hash, t.c.purpose == purpose.value))
+        await conn.execute(
+            select(t).where(t.c.token_hash == token_hash, t.c.purpose == purpose.value)
+        )
     ).first()
     if row is None:
         return None
@@ -216,7 +220,9 @@ async def use_email_token(conn: AsyncConnection, token_hash: str, now: int) -> b
     return result.rowcount == 1
 
 
-async def insert_mail(conn: AsyncConnection, mail_id: str, user_id: str, mail: Mail, now: int) -> None:
+async def insert_mail(
+    conn: AsyncConnection, mail_id: str, user_id: str, mail: Mail, now: int
+) -> None:
     await conn.execute(
         mail_outbox.insert().values(
             id=mail_id,

@@ -33,7 +33,7 @@ class RegisterBody(BaseModel):
 
 class VerifyEmailBody(BaseModel):
     model_config = _STRICT
-    token: str
+    token: Annotated[str, Field(min_length=1)]
 
 
 class EmailBody(BaseModel):
@@ -62,7 +62,7 @@ class ResetPasswordBody(BaseModel):
 
 class RefreshBody(BaseModel):
     model_config = _STRICT
-    refresh_token: str
+    refresh_token: Annotated[str, Field(min_length=1)]
 
 
 class ProfilePatchBody(BaseModel):
@@ -119,7 +119,8 @@ class Paging:
 
 
 def parse_paging(query: Mapping[str, str]) -> Paging:
-    """`after`, `before`, `limit`: whole numbers >= 0, empty = absent, limit 1..100 (capped)."""
+    """`after`, `before`, `limit`: int64 whole numbers >= 0, empty = absent, limit >= 1
+    (capped at 100)."""
     limit = _whole(query, "limit")
     if limit is not None and limit < 1:
         raise invalid("limit: must be at least 1.", field="limit")
@@ -134,7 +135,7 @@ def _whole(query: Mapping[str, str], name: str) -> int | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()):
-        raise invalid(f"{name}: must be a whole number >= 0.", field=name)
-    # Beyond int64 every bound means the same; clamping also avoids parsing huge strings.
-    return INT64_MAX if len(raw) > 19 else min(int(raw), INT64_MAX)
+    # The length check keeps int() away from huge strings; beyond int64 is out of range.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= INT64_MAX):
+        raise invalid(f"{name}: must be a whole number from 0 to {INT64_MAX}.", field=name)
+    return int(raw)

@@ -170,11 +170,11 @@ async def list_conversations(
 ) -> list[ConversationView]:
     """Every conversation of the user, former friends' included (read-only: can_send is
     false, taken from contact-service at this moment)."""
-    friends = await friendships.friends_of(user_id)
     async with read_transaction(uow_factory.engine) as conn:
         states = await store.conversations_of(conn, user_id)
         last = await store.last_messages(conn, [s.conversation.id for s in states])
         unread = await store.unread_counts(conn, user_id)
+    friends = await friendships.friends_of(user_id) if states else set()
     return domain.newest_first(
         [
             ConversationView(

@@ -218,7 +218,7 @@ async def unread_counts(conn: AsyncConnection, user_id: str) -> dict[str, int]:
         .where(messages.c.sender_id != user_id, messages.c.seq > read_positions.c.last_seen_seq)
         .group_by(messages.c.conversation_id)
     )
-    return {conversation_id: int(count) for conversation_id, count in rows.tuples()}
+    return {conversation_id: int(count) for conversation_id, count in rows}
 
 
 async def unread_count(conn: AsyncConnection, conversation_id: str, user_id: str) -> int:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from messenger.platform.logging import log
-from messenger.platform.process import die_with_parent, free_port, wait_for_port
+from messenger.platform.process import dying_with_parent, free_port, wait_for_port
 
 
 def nats_server_binary() -> Path:
@@ -54,10 +54,9 @@ class EmbeddedNats:
         config = write_config(self.store_dir, self.port)
         log_file = (self.store_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(
-            [str(nats_server_binary()), "-c", str(config)],
+            dying_with_parent([str(nats_server_binary()), "-c", str(config)]),
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
         )
         log_file.close()
         await wait_for_port("127.0.0.1", self.port, timeout=20, process=self.process)

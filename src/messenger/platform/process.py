@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import signal
+import os
 import socket
 import subprocess
 import sys
 import time
-
-_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -20,12 +17,12 @@ def free_port() -> int:
         return port
 
 
-def die_with_parent() -> None:
-    """Run in the child before exec: if `messenger up` is killed, even by SIGKILL, its
-    children go too instead of holding ports and files for the next start."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def dying_with_parent(argv: list[str]) -> list[str]:
+    """The command line that runs `argv` so that it ends when this process does, even by
+    SIGKILL: children must not hold ports and files against the next start."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, "-m", "messenger.platform.deathsig", str(os.getpid()), *argv]
 
 
 async def wait_for_port(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from typing_extensions import override
 
 from messenger.pb.session.v1 import session_pb2 as pb
@@ -32,7 +31,6 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         self, uow_factory: UnitOfWorkFactory, signer: Signer, refresh_ttl_seconds: int
     ) -> None:
         self._uow = uow_factory
-        self._engine: AsyncEngine = uow_factory.engine
         self._signer = signer
         self._refresh_ttl_ms = refresh_ttl_seconds * 1000
 
@@ -70,7 +68,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     async def ValidateSession(
         self, request: pb.ValidateSessionRequest, context: Any
     ) -> pb.ValidateSessionResponse:
-        session = await service.validate_session(self._engine, request.session_id)
+        session = await service.validate_session(self._uow, request.session_id)
         if session is None:
             return pb.ValidateSessionResponse(active=False)
         return pb.ValidateSessionResponse(active=True, user_id=session.user_id)
@@ -79,7 +77,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     async def ListSessions(
         self, request: pb.ListSessionsRequest, context: Any
     ) -> pb.ListSessionsResponse:
-        sessions = await service.list_sessions(self._engine, request.user_id)
+        sessions = await service.list_sessions(self._uow, request.user_id)
         return pb.ListSessionsResponse(
             sessions=[
                 pb.SessionInfo(
@@ -96,7 +94,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     async def GetSigningKeys(
         self, request: pb.GetSigningKeysRequest, context: Any
     ) -> pb.GetSigningKeysResponse:
-        keys = await service.public_keys(self._engine)
+        keys = await service.public_keys(self._uow)
         return pb.GetSigningKeysResponse(
             keys=[
                 pb.SigningKey(kid=k.kid, algorithm=k.algorithm, public_key_pem=k.public_key_pem)

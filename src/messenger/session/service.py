@@ -3,8 +3,6 @@ its events, and commits."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from messenger.platform.clock import now_ms
 from messenger.platform.db import read_transaction
 from messenger.platform.errors import ErrorCode, MessengerError, invalid, not_found
@@ -41,9 +39,9 @@ async def ensure_signing_key(uow_factory: UnitOfWorkFactory) -> SigningKey:
     raise RuntimeError("no signing key could be created or read")
 
 
-async def public_keys(engine: AsyncEngine) -> list[PublicKey]:
+async def public_keys(uow_factory: UnitOfWorkFactory) -> list[PublicKey]:
     """Every key whose tokens may still be live (all of them: keys are never retired yet)."""
-    async with read_transaction(engine) as conn:
+    async with read_transaction(uow_factory.engine) as conn:
         keys = await store.signing_keys_newest_first(conn)
     return [PublicKey(k.kid, domain.ALGORITHM, k.public_pem) for k in keys]
 
@@ -177,19 +175,19 @@ async def revoke_other_sessions(
     return len(revoked)
 
 
-async def validate_session(engine: AsyncEngine, session_id: str) -> Session | None:
+async def validate_session(uow_factory: UnitOfWorkFactory, session_id: str) -> Session | None:
     """The session when it is live, else None."""
     if not is_valid_id(session_id):
         return None
-    async with read_transaction(engine) as conn:
+    async with read_transaction(uow_factory.engine) as conn:
         session = await store.get_session(conn, session_id)
     if session is None or not session.is_live(now_ms()):
         return None
     return session
 
 
-async def list_sessions(engine: AsyncEngine, user_id: str) -> list[Session]:
+async def list_sessions(uow_factory: UnitOfWorkFactory, user_id: str) -> list[Session]:
     if not is_valid_id(user_id):
         return []
-    async with read_transaction(engine) as conn:
+    async with read_transaction(uow_factory.engine) as conn:
         return await store.live_sessions(conn, user_id, now_ms())

@@ -94,7 +94,7 @@ async def test_mutual_request_is_an_acceptance(
 async def test_crossing_requests_end_as_one_friendship(
     contact: ContactServiceStub, make_users: Any
 ) -> None:
-    users = await make_users(16)
+    users = await make_users(64)
     pairs = list(zip(users[::2], users[1::2], strict=True))
     results = await asyncio.gather(
         *(add(contact, x, y) for a, b in pairs for x, y in ((a, b), (b, a)))

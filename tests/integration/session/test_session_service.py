@@ -263,7 +263,9 @@ async def test_two_instances_starting_together_agree_on_one_signing_key(
                 for e in engines
             )
         )
-        published = await service.public_keys(engines[0])
+        published = await service.public_keys(
+            UnitOfWorkFactory(engines[0], store.outbox, "session")
+        )
     finally:
         for engine in engines:
             await engine.dispose()

@@ -1,4 +1,4 @@
-from messenger.platform.migrations import run_env
 from messenger.auth.store import metadata
+from messenger.platform.migrations import run_env
 
 run_env(metadata)

@@ -1,0 +1,251 @@
+"""auth-service use-cases: each checks the rules, opens its unit of work, stages its
+events and outgoing mail, and commits; argon2 runs outside the write transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from messenger.auth import domain, events, store
+from messenger.auth.domain import Account, LoginTokens, TokenPurpose
+from messenger.auth.passwords import Passwords
+from messenger.platform.clock import now_ms
+from messenger.platform.db import read_transaction
+from messenger.platform.errors import ErrorCode, MessengerError, not_found
+from messenger.platform.ids import is_valid_id, new_id
+from messenger.platform.uow import UnitOfWork, UnitOfWorkFactory
+
+
+class SessionPort(Protocol):
+    """What auth needs of session-service."""
+
+    async def create_session(self, user_id: str, device_name: str) -> LoginTokens: ...
+
+    async def revoke_other_sessions(
+        self, user_id: str, keep_session_id: str, reason: str
+    ) -> int: ...
+
+
+@dataclass(frozen=True)
+class AuthDeps:
+    """Everything the use-cases need, wired once in main.py."""
+
+    uow: UnitOfWorkFactory
+    passwords: Passwords
+    sessions: SessionPort
+    wake_mailer: Callable[[], None]
+    links_base_url: str
+    max_login_failures: int
+    login_failure_window_ms: int
+
+
+def _invalid_token() -> MessengerError:
+    return MessengerError(ErrorCode.INVALID_TOKEN, "The token is invalid, used or expired.")
+
+
+def _invalid_credentials() -> MessengerError:
+    return MessengerError(ErrorCode.INVALID_CREDENTIALS, "The login or password is incorrect.")
+
+
+def _taken(field: str) -> MessengerError:
+    if field == "username":
+        return MessengerError(ErrorCode.USERNAME_TAKEN, "That username is taken.", field=field)
+    return MessengerError(ErrorCode.EMAIL_TAKEN, "That email is already registered.", field=field)
+
+
+async def _send_token(
+    uow: UnitOfWork, deps: AuthDeps, account: Account, purpose: TokenPurpose, now: int
+) -> None:
+    """A fresh token (stored as its hash) and the mail carrying it, in one transaction."""
+    token = domain.new_email_token()
+    await store.insert_email_token(
+        uow.conn,
+        domain.EmailToken(
+            token_hash=domain.hash_token(token),
+            user_id=account.id,
+            purpose=purpose,
+            created_at_ms=now,
+            expires_at_ms=now + purpose.ttl_ms,
+            used_at_ms=None,
+        ),
+    )
+    compose = domain.verification_mail if purpose is TokenPurpose.VERIFY else domain.reset_mail
+    mail = compose(account.email, account.username, deps.links_base_url, token)
+    await store.insert_mail(uow.conn, new_id(), account.id, mail, now)
+
+
+async def register(
+    deps: AuthDeps, email: str, username: str, password: str, display_name: str | None
+) -> Account:
+    registration = domain.check_registration(email, username, password, display_name)
+    async with read_transaction(deps.uow.engine) as conn:
+        taken = await store.taken_field(conn, registration.email_lower, registration.username)
+    if taken is not None:
+        raise _taken(taken)
+    password_hash = await deps.passwords.hash(registration.password)
+    now = now_ms()
+    account = Account(
+        id=new_id(),
+        email=registration.email,
+        email_lower=registration.email_lower,
+        username=registration.username,
+        password_hash=password_hash,
+        email_verified=False,
+        created_at_ms=now,
+    )
+    async with deps.uow() as uow:
+        taken = await store.insert_account(uow.conn, account)
+        if taken is not None:
+            raise _taken(taken)
+        await _send_token(uow, deps, account, TokenPurpose.VERIFY, now)
+        uow.emit("user.created", events.user_created(account, registration.display_name))
+    deps.wake_mailer()
+    return account
+
+
+async def verify_email(deps: AuthDeps, token: str) -> str:
+    """The user id. The same token used again answers the same while the account is
+    verified; `user.email_verified` is emitted only when the flag actually flips."""
+    if not domain.is_plausible_email_token(token):
+        raise _invalid_token()
+    token_hash = domain.hash_token(token)
+    now = now_ms()
+    async with deps.uow() as uow:
+        found = await store.find_email_token(uow.conn, token_hash, TokenPurpose.VERIFY)
+        if found is None:
+            raise _invalid_token()
+        if found.used_at_ms is None and found.is_usable(now):
+            if await store.use_email_token(uow.conn, token_hash, now):
+                if await store.mark_verified(uow.conn, found.user_id):
+                    uow.emit("user.email_verified", events.user_email_verified(found.user_id))
+                return found.user_id
+        elif found.used_at_ms is None:
+            raise _invalid_token()
+        # Used before (or by a concurrent call just now): fine while the account is verified.
+        account = await store.get_account(uow.conn, found.user_id)
+        if account is None or not account.email_verified:
+            raise _invalid_token()
+        return account.id
+
+
+async def resend_verification(deps: AuthDeps, email: str) -> None:
+    """Always succeeds (no account enumeration); mails a new token to an unverified account."""
+    if not domain.is_valid_email(email):
+        return
+    sent = False
+    async with deps.uow() as uow:
+        account = await store.find_account_by_email(uow.conn, domain.email_key(email))
+        if account is not None and not account.email_verified:
+            await _send_token(uow, deps, account, TokenPurpose.VERIFY, now_ms())
+            sent = True
+    if sent:
+        deps.wake_mailer()
+
+
+async def forgot_password(deps: AuthDeps, email: str) -> None:
+    """Always succeeds (no account enumeration); mails a reset link when the account exists."""
+    if not domain.is_valid_email(email):
+        return
+    sent = False
+    async with deps.uow() as uow:
+        account = await store.find_account_by_email(uow.conn, domain.email_key(email))
+        if account is not None:
+            await _send_token(uow, deps, account, TokenPurpose.RESET, now_ms())
+            sent = True
+    if sent:
+        deps.wake_mailer()
+
+
+async def reset_password(deps: AuthDeps, token: str, new_password: str) -> None:
+    """Set the password with a single-use reset token, then revoke every session."""
+    password = domain.normalize_password(new_password, "new_password")
+    if not domain.is_plausible_email_token(token):
+        raise _invalid_token()
+    token_hash = domain.hash_token(token)
+    async with read_transaction(deps.uow.engine) as conn:
+        found = await store.find_email_token(conn, token_hash, TokenPurpose.RESET)
+    if found is None or not found.is_usable(now_ms()):
+        raise _invalid_token()
+    password_hash = await deps.passwords.hash(password)
+    async with deps.uow() as uow:
+        if not await store.use_email_token(uow.conn, token_hash, now_ms()):
+            raise _invalid_token()
+        await store.set_password_hash(uow.conn, found.user_id, password_hash)
+        await store.clear_login_failures(uow.conn, domain.throttle_key("account", found.user_id))
+    await deps.sessions.revoke_other_sessions(found.user_id, "", "password_reset")
+
+
+async def change_password(
+    deps: AuthDeps, user_id: str, session_id: str, current_password: str, new_password: str
+) -> None:
+    """Set a new password after checking the current one; every other session is revoked."""
+    password = domain.normalize_password(new_password, "new_password")
+    if not is_valid_id(user_id):
+        raise not_found("account")
+    async with read_transaction(deps.uow.engine) as conn:
+        account = await store.get_account(conn, user_id)
+    if account is None:
+        raise not_found("account")
+    current = domain.password_for_check(current_password)
+    matched = await deps.passwords.verify(account.password_hash, current or "")
+    if current is None or not matched:
+        raise MessengerError(ErrorCode.WRONG_CURRENT_PASSWORD, "The current password is wrong.")
+    password_hash = await deps.passwords.hash(password)
+    async with deps.uow() as uow:
+        await store.set_password_hash(uow.conn, user_id, password_hash)
+    await deps.sessions.revoke_other_sessions(user_id, session_id, "password_changed")
+
+
+async def login(
+    deps: AuthDeps, login: str, password: str, device_name: str | None, client_address: str
+) -> LoginTokens:
+    """Check the password and open a session. Unknown login and wrong password answer
+    the same, in about the same time; failures are throttled per account and per address."""
+    device = domain.check_device_name(device_name)
+    login_lower = login.lower()
+    now = now_ms()
+    window_start = now - deps.login_failure_window_ms
+    account: Account | None = None
+    async with read_transaction(deps.uow.engine) as conn:
+        if 0 < len(login_lower) <= domain.MAX_LOGIN and "\x00" not in login_lower:
+            account = await store.find_account_by_login(conn, login_lower)
+        account_key = (
+            domain.throttle_key("account", account.id)
+            if account is not None
+            else domain.throttle_key("login", login_lower)
+        )
+        keys = [account_key]
+        if client_address:
+            keys.append(domain.throttle_key("address", client_address))
+        failures = {k: await store.login_failure_times(conn, k, window_start) for k in keys}
+    waits = [
+        domain.retry_after_seconds(
+            times, now, deps.max_login_failures, deps.login_failure_window_ms
+        )
+        for times in failures.values()
+    ]
+    retry_after = max((w for w in waits if w is not None), default=None)
+    if retry_after is not None:
+        raise MessengerError(
+            ErrorCode.RATE_LIMITED,
+            f"Too many failed logins; try again in {retry_after} seconds.",
+            retry_after=retry_after,
+        )
+
+    candidate = domain.password_for_check(password)
+    stored_hash = account.password_hash if account is not None else None
+    matched = await deps.passwords.verify(stored_hash, candidate or "")
+    if account is None or candidate is None or not matched:
+        async with deps.uow() as uow:
+            await store.record_login_failure(uow.conn, keys, now, window_start)
+        raise _invalid_credentials()
+
+    rehash = deps.passwords.needs_rehash(account.password_hash)
+    new_hash = await deps.passwords.hash(candidate) if rehash else None
+    if new_hash is not None or failures[account_key]:
+        async with deps.uow() as uow:
+            if new_hash is not None:
+                await store.set_password_hash(uow.conn, account.id, new_hash)
+            await store.clear_login_failures(uow.conn, account_key)
+    return await deps.sessions.create_session(account.id, device)
