@@ -80,13 +80,13 @@ WRONG_TYPES: dict[str, list[dict[str, Any]]] = {
         {"text": "ok"},
         {"text": "nul\u0000", "client_message_id": "a"},
     ],
+    "seen": [{"seq": -1}, {"seq": 1.5}, {"seq": "3"}, {"seq": True}, {}],
 }
 # A lone surrogate can only be sent as an escape in raw JSON (httpx will not encode one).
 LONE_SURROGATE: dict[str, bytes] = {
     "/v1/auth/register": b'{"email": "a@b.co", "username": "abcd", "password": "pa55word!\\ud800"}',
     "messages": b'{"text": "x\\udc00", "client_message_id": "a"}',
     "/v1/profiles/me": b'{"bio": "\\ud83d"}',
-    "seen": [{"seq": -1}, {"seq": 1.5}, {"seq": "3"}, {"seq": True}, {}],
 }
 
 
@@ -118,6 +118,9 @@ async def test_every_endpoint_refuses_bad_bodies(client: httpx.AsyncClient, syst
         assert big.status_code == 413, f"{path}: {big.text}"
         for shape in SHAPES:
             response = await client.request(method, path, json=shape, headers=headers)
+            if method == "PATCH" and shape == {"unknown": 1}:
+                assert response.status_code == 200  # unknown fields are ignored: a no-op
+                continue
             assert_client_error(response, f"{method} {path} {shape!r}")
         key = path.rsplit("/", 1)[-1] if cid in path else path
         for body in WRONG_TYPES.get(key, []):
