@@ -28,7 +28,12 @@ class System:
     """One `messenger up` with its own data dir, gateway port and databases."""
 
     def __init__(
-        self, root: Path, *, database_url: str | None = None, nats_url: str | None = None
+        self,
+        root: Path,
+        *,
+        database_url: str | None = None,
+        nats_url: str | None = None,
+        log_level: str = "warning",
     ) -> None:
         self.root = root
         self.data_dir = root / "var"
@@ -37,6 +42,7 @@ class System:
         self.nats_url = nats_url
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = root / "up.log"
+        self.log_level = log_level
 
     @property
     def url(self) -> str:
@@ -46,7 +52,7 @@ class System:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MESSENGER_")}
         env["MESSENGER_DATA_DIR"] = str(self.data_dir)
         env["MESSENGER_GATEWAY_PORT"] = str(self.port)
-        env["MESSENGER_LOG_LEVEL"] = "warning"
+        env["MESSENGER_LOG_LEVEL"] = self.log_level
         if self.database_url:
             env["MESSENGER_DATABASE_URL"] = self.database_url
         if self.nats_url:

@@ -7,6 +7,7 @@ error crosses any number of hops unchanged.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -50,16 +51,23 @@ class _ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
             bind_request_id(request_id if isinstance(request_id, str) else None)
+            started = time.perf_counter()
+            outcome = "OK"
             try:
                 return await inner(request, context)
             except MessengerError as exc:
+                outcome = exc.code.name
                 trailing: list[tuple[str, str]] = [(ERROR_CODE_KEY, exc.code.name)]
                 if exc.retry_after is not None:
                     trailing.append((RETRY_AFTER_KEY, str(exc.retry_after)))
                 await context.abort(exc.code.grpc_status, exc.message, tuple(trailing))
             except Exception:
+                outcome = "INTERNAL"
                 log.exception("unhandled error in rpc", method=method)
                 raise
+            finally:
+                elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+                log.info("rpc", method=method, outcome=outcome, ms=elapsed_ms)
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,

@@ -1,0 +1,54 @@
+"""The request's X-Request-Id reaches the log lines of every service it touches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.harness import System, register, unique
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def chatty_system(tmp_path: Path) -> Iterator[System]:
+    value = System(tmp_path, log_level="info")
+    value.start()
+    try:
+        yield value
+    finally:
+        value.stop()
+
+
+async def test_request_id_is_in_every_services_log(chatty_system: System) -> None:
+    system = chatty_system
+    request_id = unique("trace")
+    async with httpx.AsyncClient(base_url=system.url, timeout=15) as client:
+        ada = await register(client, "ada")
+        response = await client.post(
+            "/v1/auth/login",
+            json={"login": ada.username, "password": ada.password},
+            headers={"X-Request-Id": request_id},
+        )
+        assert response.status_code == 200
+        assert response.headers["x-request-id"] == request_id
+        token = response.json()["access_token"]
+        profile = await client.get(
+            "/v1/profiles/me",
+            headers={"Authorization": f"Bearer {token}", "X-Request-Id": request_id},
+        )
+        assert profile.status_code in (200, 404)
+
+    services = set()
+    for line in system.log_path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("request_id") == request_id:
+            services.add(record.get("service"))
+    assert {"gateway", "auth", "session", "profile"} <= services
