@@ -195,6 +195,7 @@ async def test_conversation_messages_paging_and_read_positions(
     conversation = first.json()
     assert conversation["type"] == "direct"
     assert conversation["members"] == sorted([ada.user_id, bob.user_id])
+    assert conversation["can_send"] is True
     assert await open_direct(client, bob, ada) == conversation["conversation_id"]
     cid = conversation["conversation_id"]
     stranger = await client.post(

@@ -56,12 +56,8 @@ class MessagingApi(MessagingServiceServicer):
         opened = await service.open_direct_conversation(
             self._uow, self._friendships, request.user_id, request.other_user_id
         )
-        c = opened.conversation
         return pb.OpenDirectConversationResponse(
-            conversation=pb.Conversation(
-                conversation_id=c.id, type=c.type, members=c.members, created_at_ms=c.created_at_ms
-            ),
-            created=opened.created,
+            conversation=_conversation(opened.view), created=opened.created
         )
 
     @override

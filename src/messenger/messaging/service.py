@@ -24,7 +24,7 @@ class Friendships(Protocol):
 
 @dataclass(frozen=True)
 class Opened:
-    conversation: Conversation
+    view: ConversationView
     created: bool
 
 
@@ -51,14 +51,14 @@ async def open_direct_conversation(
     async with read_transaction(uow_factory.engine) as conn:
         existing = await store.get_direct_conversation(conn, user_id, other_id)
     if existing is not None:
-        return Opened(existing, created=False)
+        return Opened(await _view(uow_factory, existing, user_id, can_send=True), created=False)
     async with uow_factory() as uow:
         fresh = domain.new_direct_conversation(new_id(), user_id, other_id, now_ms())
         created = await store.add_conversation(uow.conn, fresh)
         conversation = await store.get_direct_conversation(uow.conn, user_id, other_id)
     if conversation is None:
         raise RuntimeError("direct conversation vanished right after its insert")
-    return Opened(conversation, created)
+    return Opened(await _view(uow_factory, conversation, user_id, can_send=True), created)
 
 
 async def send_message(
@@ -196,8 +196,15 @@ async def get_conversation(
         conversation = domain.require_member(
             await store.get_conversation(conn, conversation_id), user_id
         )
+    can_send = await friendships.are_friends(user_id, conversation.other(user_id))
+    return await _view(uow_factory, conversation, user_id, can_send=can_send)
+
+
+async def _view(
+    uow_factory: UnitOfWorkFactory, conversation: Conversation, user_id: str, *, can_send: bool
+) -> ConversationView:
+    async with read_transaction(uow_factory.engine) as conn:
         last = await store.last_messages(conn, [conversation.id])
         position = await store.read_position(conn, conversation.id, user_id)
         unread = await store.unread_count(conn, conversation.id, user_id)
-    can_send = await friendships.are_friends(user_id, conversation.other(user_id))
     return ConversationView(conversation, last.get(conversation.id), unread, position, can_send)

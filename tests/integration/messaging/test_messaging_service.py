@@ -52,6 +52,7 @@ async def test_accepted_friendship_opens_the_conversation(services: Services) ->
     opened = await services.open(b, a)
     assert opened.conversation.conversation_id == first.conversation_id
     assert not opened.created
+    assert opened.conversation.can_send
 
 
 async def test_concurrent_sends_get_distinct_gap_free_seqs(services: Services) -> None:
