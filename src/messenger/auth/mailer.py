@@ -40,7 +40,10 @@ def build_message(outgoing: OutgoingMail, sender: str) -> EmailMessage:
     message["Subject"] = outgoing.mail.subject
     message["Date"] = formatdate(outgoing.created_at_ms / 1000, usegmt=True)
     message["Message-ID"] = make_msgid(idstring=outgoing.id, domain="messenger")
-    message.set_content(outgoing.mail.body)
+    # No quoted-printable: its soft line breaks would split the link (and its `=3D`
+    # would hide the token) for anyone reading the .eml or grepping for the link.
+    body = outgoing.mail.body
+    message.set_content(body, cte="7bit" if body.isascii() else "8bit")
     return message
 
 
