@@ -10,6 +10,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from messenger import bench
 from messenger.platform.config import SERVICES, Settings, load_settings
 from messenger.platform.logging import configure_logging
 from messenger.platform.migrations import migrate_all
@@ -22,8 +23,15 @@ def main(argv: list[str] | None = None) -> None:
     serve = commands.add_parser("serve", help="run one service (one instance)")
     serve.add_argument("service", choices=SERVICES)
     commands.add_parser("migrate", help="bring every database schema up to date")
+    commands.add_parser(
+        "rotate-keys", help="add a new access-token signing key (old tokens stay valid)"
+    )
+    bench.add_arguments(commands.add_parser("bench", help="load the system and measure it"))
     args = parser.parse_args(argv)
 
+    if args.command == "bench":
+        bench.run(args)
+        return
     settings = load_settings()
     if args.command == "up":
         from messenger.supervisor import run_up
@@ -33,6 +41,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "serve":
         configure_logging(args.service, settings.log_level, settings.log_format)
         run_until_signalled(lambda: serve_service(args.service, settings))
+    elif args.command == "rotate-keys":
+        from messenger.session.main import rotate_keys
+
+        configure_logging("rotate-keys", settings.log_level, settings.log_format)
+        print(f"New signing key: {asyncio.run(rotate_keys(settings))}", flush=True)
     else:
         configure_logging("migrate", settings.log_level, settings.log_format)
         asyncio.run(migrate_all(settings))

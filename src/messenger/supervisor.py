@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -15,7 +16,12 @@ from messenger.platform.config import Settings
 from messenger.platform.logging import log
 from messenger.platform.migrations import migrate_all
 from messenger.platform.nats_server import EmbeddedNats
-from messenger.platform.process import dying_with_parent, free_port
+from messenger.platform.process import (
+    DataDirInUseError,
+    DataDirLock,
+    dying_with_parent,
+    free_port,
+)
 
 BACKENDS = ("auth", "session", "profile", "contact", "messaging")
 READY_TIMEOUT_SECONDS = 60.0
@@ -25,16 +31,23 @@ STOP_GRACE_SECONDS = 10.0
 class Child:
     """One `messenger serve <svc>` process, restarted if it dies on its own."""
 
-    def __init__(self, service: str, env: dict[str, str]) -> None:
+    def __init__(self, service: str, env: dict[str, str], lock: DataDirLock) -> None:
         self.service = service
         self.env = env
+        self.lock = lock
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            dying_with_parent([sys.executable, "-m", "messenger", "serve", self.service]),
+            dying_with_parent(
+                [sys.executable, "-m", "messenger", "serve", self.service],
+                holding=self.lock.children_path,
+            ),
             env=self.env,
+            # Out of the terminal's process group: Ctrl-C reaches `up` alone, which then
+            # stops the gateway, the services and NATS last, in that order.
+            start_new_session=True,
         )
         log.info("service started", service=self.service, pid=self.process.pid)
 
@@ -68,19 +81,40 @@ def child_environment(settings: Settings, nats_url: str) -> dict[str, str]:
     return env
 
 
+ADDRESSES_FILE = "addresses.env"
+
+
+def write_addresses_file(settings: Settings, env: dict[str, str]) -> Path:
+    """Write the NATS URL and service addresses `up` chose to
+    `$MESSENGER_DATA_DIR/addresses.env` (KEY=value lines), so that more instances can
+    join this system: `env $(cat var/addresses.env) messenger serve gateway`."""
+    keys = ["MESSENGER_NATS_URL", *(f"MESSENGER_{svc.upper()}_ADDR" for svc in BACKENDS)]
+    path = settings.data_dir / ADDRESSES_FILE
+    temp = path.with_name(f".{ADDRESSES_FILE}.tmp")
+    temp.write_text("".join(f"{key}={env[key]}\n" for key in keys))
+    os.replace(temp, path)
+    return path
+
+
 async def run_up(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = DataDirLock(settings.data_dir)
+    try:
+        await lock.acquire()
+    except DataDirInUseError as exc:
+        raise SystemExit(f"messenger up: {exc}") from None
     nats: EmbeddedNats | None = None
     children: list[Child] = []
     try:
         nats_url = settings.nats_url
         if not nats_url:
-            nats = EmbeddedNats(settings.data_dir / "nats")
+            nats = EmbeddedNats(settings.data_dir / "nats", holding=lock.children_path)
             await nats.start()
             nats_url = nats.url
         await migrate_all(settings)
         env = child_environment(settings, nats_url)
-        children = [Child(service, env) for service in (*BACKENDS, "gateway")]
+        write_addresses_file(settings, env)
+        children = [Child(service, env, lock) for service in (*BACKENDS, "gateway")]
         for child in children:
             child.start()
         await wait_until_ready(settings, children)
@@ -91,6 +125,7 @@ async def run_up(settings: Settings) -> None:
             await child.stop()
         if nats is not None:
             await nats.stop()
+        lock.release()
         log.info("messenger stopped")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import fcntl
 import os
 import re
 import signal
@@ -99,28 +100,38 @@ class System:
     def stop(self) -> int | None:
         """Stop gracefully, then make sure nothing of the process tree is left."""
         code = self.stop_gracefully()
-        if self.process is not None:
-            self._reap_group()
+        self.kill()
         return code
 
     def kill(self) -> None:
-        """SIGKILL to the whole process tree at once: a power cut for the services."""
+        """SIGKILL to `up` and every process it started, at once: a power cut."""
         if self.process is None:
             return
-        self._reap_group()
+        for pid in [self.process.pid, *children_of(self.process.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.process.wait(10)
+        assert self.wait_for_children_gone(), "children of `messenger up` outlived it"
 
-    def _reap_group(self) -> None:
-        assert self.process is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(self.process.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
+    def wait_for_children_gone(self, seconds: float = 20) -> bool:
+        """Every child holds `.children.lock` shared for its whole life (DataDirLock)."""
+        path = self.data_dir / ".children.lock"
+        if not path.exists():
+            return True
+        fd = os.open(path, os.O_RDWR)
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    time.sleep(0.05)
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return True
+            return False
+        finally:
+            os.close(fd)
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():
@@ -151,6 +162,16 @@ class System:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {link} email to {address}")
             time.sleep(0.05)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 def unique(prefix: str) -> str:

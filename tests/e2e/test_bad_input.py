@@ -181,6 +181,10 @@ async def test_bad_ids_queries_paths_and_methods(client: httpx.AsyncClient, syst
 
     unknown = await client.get("/v1/no/such/path", headers=ada.auth)
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "not_found")
+    for method, slashed in [("POST", "/v1/auth/logout/"), ("GET", "/v1/conversations/")]:
+        response = await client.request(method, slashed, headers=ada.auth)
+        assert response.status_code == 404, f"{slashed}: a redirect is not in API.md"
+        assert_client_error(response, slashed)
     wrong_method = await client.put("/v1/friends", headers=ada.auth)
     assert wrong_method.status_code == 405
     assert_client_error(wrong_method, "PUT /v1/friends")

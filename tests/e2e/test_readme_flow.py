@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.harness import System
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.backend_neutral]
 
 ROOT = Path(__file__).resolve().parents[2]
 

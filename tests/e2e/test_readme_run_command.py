@@ -4,17 +4,17 @@ SQLite; and Ctrl-C (SIGTERM) stops every process it started."""
 
 from __future__ import annotations
 
-import os
 import re
-import time
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.harness import System
+from messenger.platform.process import free_port
+from tests.e2e.harness import MESSENGER, System
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.backend_neutral]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,15 +49,24 @@ def test_readme_run_command_is_ready_within_60_seconds(tmp_path: Path) -> None:
 def test_sigterm_stops_every_child(tmp_path: Path) -> None:
     system = System(tmp_path)
     system.start()
-    assert system.process is not None
-    group = system.process.pid
     code = system.stop_gracefully()
     assert code == 0
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    pytest.fail("processes of `messenger up` outlived it")
+    assert system.wait_for_children_gone(5), "processes of `messenger up` outlived it"
+    log = system.log_path.read_text()
+    assert "Traceback" not in log
+    assert '"level": "error"' not in log
+
+
+def test_a_second_up_on_the_same_data_dir_refuses(tmp_path: Path) -> None:
+    system = System(tmp_path)
+    system.start()
+    try:
+        env = {**system.environment(), "MESSENGER_GATEWAY_PORT": str(free_port())}
+        second = subprocess.run(
+            [MESSENGER, "up"], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert second.returncode != 0
+        assert "in use by another `messenger up`" in second.stderr
+        assert httpx.get(f"{system.url}/readyz", timeout=5).status_code == 200
+    finally:
+        system.stop()

@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.harness import System, register, unique
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.backend_neutral]
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Delivers the `mail_outbox`: SMTP when configured, otherwise complete `.eml` files.
 
-Mail rows are committed with the tokens they carry, so a crash loses no email: an
-undelivered row stays due and is sent (at least once) by this or another instance.
+Mail rows are committed with the tokens they carry (their bodies sealed, see
+`sealing.py`), so a crash loses no email: an undelivered row stays due and is sent (at
+least once) by this or another instance. The body is erased once delivered.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import contextlib
 import os
 import smtplib
 import tempfile
+from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from messenger.auth import store
+from messenger.auth.sealing import MailSealer, UnreadableMailError
 from messenger.auth.store import OutgoingMail
 from messenger.platform.clock import now_ms
 from messenger.platform.db import read_transaction
@@ -82,6 +85,7 @@ class Mailer:
         self,
         uow_factory: UnitOfWorkFactory,
         *,
+        sealer: MailSealer,
         sender: str,
         smtp_url: str | None,
         mail_dir: Path,
@@ -89,6 +93,7 @@ class Mailer:
         batch_size: int = 20,
     ) -> None:
         self._uow = uow_factory
+        self._sealer = sealer
         self._sender = sender
         self._smtp_url = smtp_url
         self._mail_dir = mail_dir
@@ -131,7 +136,17 @@ class Mailer:
         if not claimed:
             return
         try:
-            await asyncio.to_thread(self._deliver, outgoing)
+            body = self._sealer.open(outgoing.id, outgoing.mail.body)
+        except UnreadableMailError as exc:
+            # Sealed under another key (the key file was lost or replaced): no instance
+            # can ever send it, so it is dropped rather than retried for ever.
+            log.error("undeliverable mail dropped", mail_id=outgoing.id, error=str(exc))
+            async with self._uow() as uow:
+                await store.mark_mail_sent(uow.conn, outgoing.id, now_ms())
+            return
+        opened = replace(outgoing, mail=replace(outgoing.mail, body=body))
+        try:
+            await asyncio.to_thread(self._deliver, opened)
         except Exception as exc:
             log.warning("mail delivery failed", mail_id=outgoing.id, error=repr(exc))
             return

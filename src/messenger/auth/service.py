@@ -3,17 +3,19 @@ events and outgoing mail, and commits; argon2 runs outside the write transaction
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from messenger.auth import domain, events, store
 from messenger.auth.domain import Account, LoginTokens, TokenPurpose
 from messenger.auth.passwords import Passwords
+from messenger.auth.sealing import MailSealer
 from messenger.platform.clock import now_ms
 from messenger.platform.db import read_transaction
 from messenger.platform.errors import ErrorCode, MessengerError, not_found
 from messenger.platform.ids import is_valid_id, new_id
+from messenger.platform.logging import log
 from messenger.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 
@@ -34,9 +36,11 @@ class AuthDeps:
     uow: UnitOfWorkFactory
     passwords: Passwords
     sessions: SessionPort
+    sealer: MailSealer
     wake_mailer: Callable[[], None]
     links_base_url: str
     max_login_failures: int
+    max_login_failures_per_address: int
     login_failure_window_ms: int
 
 
@@ -57,7 +61,8 @@ def _taken(field: str) -> MessengerError:
 async def _send_token(
     uow: UnitOfWork, deps: AuthDeps, account: Account, purpose: TokenPurpose, now: int
 ) -> None:
-    """A fresh token (stored as its hash) and the mail carrying it, in one transaction."""
+    """A fresh token (stored as its hash) and the mail carrying it (stored sealed), in
+    one transaction."""
     token = domain.new_email_token()
     await store.insert_email_token(
         uow.conn,
@@ -72,7 +77,28 @@ async def _send_token(
     )
     compose = domain.verification_mail if purpose is TokenPurpose.VERIFY else domain.reset_mail
     mail = compose(account.email, account.username, deps.links_base_url, token)
-    await store.insert_mail(uow.conn, new_id(), account.id, mail, now)
+    mail_id = new_id()
+    sealed = replace(mail, body=deps.sealer.seal(mail_id, mail.body))
+    await store.insert_mail(uow.conn, mail_id, account.id, sealed, now)
+
+
+async def _with_sessions_revoked(
+    deps: AuthDeps,
+    user_id: str,
+    keep_session_id: str,
+    reason: str,
+    commit: Callable[[], Awaitable[None]],
+) -> None:
+    """Revoke the sessions before the new password commits, so that a failure part-way
+    leaves the old password without those sessions, never the new password with them
+    alive; then once more, for a login with the old password that raced the change
+    (best effort: the first pass has done the job unless such a login slipped in)."""
+    await deps.sessions.revoke_other_sessions(user_id, keep_session_id, reason)
+    await commit()
+    try:
+        await deps.sessions.revoke_other_sessions(user_id, keep_session_id, reason)
+    except MessengerError as exc:
+        log.warning("second revocation pass failed", user_id=user_id, error=exc.message)
 
 
 async def register(
@@ -168,12 +194,18 @@ async def reset_password(deps: AuthDeps, token: str, new_password: str) -> None:
     if found is None or not found.is_usable(now_ms()):
         raise _invalid_token()
     password_hash = await deps.passwords.hash(password)
-    async with deps.uow() as uow:
-        if not await store.use_email_token(uow.conn, token_hash, now_ms()):
-            raise _invalid_token()
-        await store.set_password_hash(uow.conn, found.user_id, password_hash)
-        await store.clear_login_failures(uow.conn, domain.throttle_key("account", found.user_id))
-    await deps.sessions.revoke_other_sessions(found.user_id, "", "password_reset")
+
+    async def commit() -> None:
+        async with deps.uow() as uow:
+            now = now_ms()
+            if not await store.use_email_token(uow.conn, token_hash, now):
+                raise _invalid_token()
+            await store.use_all_email_tokens(uow.conn, found.user_id, TokenPurpose.RESET, now)
+            await store.set_password_hash(uow.conn, found.user_id, password_hash)
+            account_key = domain.throttle_key("account", found.user_id)
+            await store.clear_login_failures(uow.conn, account_key)
+
+    await _with_sessions_revoked(deps, found.user_id, "", "password_reset", commit)
 
 
 async def change_password(
@@ -192,9 +224,13 @@ async def change_password(
     if current is None or not matched:
         raise MessengerError(ErrorCode.WRONG_CURRENT_PASSWORD, "The current password is wrong.")
     password_hash = await deps.passwords.hash(password)
-    async with deps.uow() as uow:
-        await store.set_password_hash(uow.conn, user_id, password_hash)
-    await deps.sessions.revoke_other_sessions(user_id, session_id, "password_changed")
+
+    async def commit() -> None:
+        async with deps.uow() as uow:
+            await store.set_password_hash(uow.conn, user_id, password_hash)
+            await store.use_all_email_tokens(uow.conn, user_id, TokenPurpose.RESET, now_ms())
+
+    await _with_sessions_revoked(deps, user_id, session_id, "password_changed", commit)
 
 
 async def login(
@@ -215,15 +251,16 @@ async def login(
             if account is not None
             else domain.throttle_key("login", login_lower)
         )
-        keys = [account_key]
+        limits = {account_key: deps.max_login_failures}
         if client_address:
-            keys.append(domain.throttle_key("address", client_address))
+            limits[domain.throttle_key("address", client_address)] = (
+                deps.max_login_failures_per_address
+            )
+        keys = list(limits)
         failures = {k: await store.login_failure_times(conn, k, window_start) for k in keys}
     waits = [
-        domain.retry_after_seconds(
-            times, now, deps.max_login_failures, deps.login_failure_window_ms
-        )
-        for times in failures.values()
+        domain.retry_after_seconds(failures[key], now, limit, deps.login_failure_window_ms)
+        for key, limit in limits.items()
     ]
     retry_after = max((w for w in waits if w is not None), default=None)
     if retry_after is not None:

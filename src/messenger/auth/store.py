@@ -57,8 +57,8 @@ email_tokens = Table(
     Index("ix_email_tokens_user_id", "user_id"),
 )
 
-# Outgoing email, written in the same transaction as the token it carries; the body
-# (which holds the clear token) is erased once the mail is delivered.
+# Outgoing email, written in the same transaction as the token it carries; the body,
+# which holds that token, is stored sealed (auth/sealing.py) and erased once delivered.
 mail_outbox = Table(
     "mail_outbox",
     metadata,
@@ -218,6 +218,18 @@ async def use_email_token(conn: AsyncConnection, token_hash: str, now: int) -> b
         .values(used_at_ms=now)
     )
     return result.rowcount == 1
+
+
+async def use_all_email_tokens(
+    conn: AsyncConnection, user_id: str, purpose: TokenPurpose, now: int
+) -> None:
+    """Spend every unused token of the purpose (a new password voids older reset links)."""
+    t = email_tokens
+    await conn.execute(
+        update(t)
+        .where(t.c.user_id == user_id, t.c.purpose == purpose.value, t.c.used_at_ms.is_(None))
+        .values(used_at_ms=now)
+    )
 
 
 async def insert_mail(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from messenger.gateway.deps import Gateway
+from messenger.gateway.realtime import ws
 from messenger.gateway.routes import accounts, conversations, friends, ops, profiles, sessions
 from messenger.platform.http import RequestContextMiddleware, install_error_handlers
 
@@ -14,9 +15,12 @@ def create_app(gateway: Gateway) -> FastAPI:
         title="messenger",
         version="1",
         description="The public REST API of the messenger (API.md).",
+        # API.md: unknown paths are 404 in the error shape, never a redirect.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service="gateway")
     for area in (accounts, sessions, profiles, friends, conversations, ops):
         app.include_router(area.build(gateway))
+    app.include_router(ws.build(gateway))
     return app

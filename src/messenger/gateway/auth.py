@@ -1,7 +1,10 @@
 """Bearer-token check: a locally verified JWT whose session is still live.
 
-The signature is checked with session-service's public keys (EdDSA only, `kid` from the
-header, keys re-fetched at most every few seconds when an unknown `kid` shows up). The
+The signature is checked with session-service's public keys (RFC 8725: the algorithm is
+pinned to EdDSA, the type to `at+jwt`, `kid` picks the key, and every claim is required
+and checked). Keys are re-fetched when an unknown `kid` shows up (at most once a second,
+so junk tokens cannot flood session-service) and every few minutes, so keys that
+session-service no longer publishes stop being trusted. The
 session's liveness comes from a cache fed by session-service's `ValidateSession` on a
 miss and by `session.revoked` events, so a revocation reaches every gateway within a
 second and a restarted gateway asks session-service again.
@@ -28,7 +31,14 @@ from messenger.platform.ids import is_valid_id
 from messenger.platform.logging import log
 
 ALGORITHM = "EdDSA"
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "iss", "aud"]
+TOKEN_TYPE = "at+jwt"
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "iss", "aud", "jti"]
+# Headers such as `jwk`, `jku`, `x5u`, `crit` would ask the verifier to trust what the
+# token itself names; a token carrying any header but these is refused outright.
+ALLOWED_HEADERS = frozenset({"alg", "typ", "kid"})
+MAX_LIFETIME_SECONDS = 900
+CLOCK_SKEW_SECONDS = 30
+KEYS_MAX_AGE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -69,10 +79,12 @@ class TokenVerifier:
         self,
         fetch_keys: Callable[[], Awaitable[SigningKeys]],
         *,
-        min_refresh_seconds: float = 5.0,
+        min_refresh_seconds: float = 1.0,
+        max_age_seconds: float = KEYS_MAX_AGE_SECONDS,
     ) -> None:
         self._fetch_keys = fetch_keys
         self._min_refresh_seconds = min_refresh_seconds
+        self._max_age_seconds = max_age_seconds
         self._keys = SigningKeys()
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
@@ -82,7 +94,22 @@ class TokenVerifier:
         self._keys = await self._fetch_keys()
         self._fetched_at = time.monotonic()
 
+    async def _refresh_if_stale(self) -> None:
+        """Drop keys session-service has retired; a failed fetch keeps the old set."""
+        stale = (
+            self._fetched_at is not None
+            and time.monotonic() - self._fetched_at > self._max_age_seconds
+        )
+        if not stale or self._lock.locked():
+            return
+        async with self._lock:
+            try:
+                await self.refresh()
+            except MessengerError as exc:
+                log.warning("could not re-fetch the signing keys", error=exc.message)
+
     async def _key(self, kid: str) -> Ed25519PublicKey:
+        await self._refresh_if_stale()
         key = self._keys.keys.get(kid)
         if key is not None:
             return key
@@ -106,7 +133,9 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise _unauthenticated() from None
         kid = header.get("kid")
-        if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+        if header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
+            raise _unauthenticated()
+        if not isinstance(kid, str) or not header.keys() <= ALLOWED_HEADERS:
             raise _unauthenticated()
         key = await self._key(kid)
         try:
@@ -124,6 +153,15 @@ class TokenVerifier:
             ) from None
         except jwt.PyJWTError:
             raise _unauthenticated() from None
+        issued_at, expires_at = claims["iat"], claims["exp"]
+        if not (isinstance(issued_at, int) and isinstance(expires_at, int)):
+            raise _unauthenticated()
+        if issued_at > time.time() + CLOCK_SKEW_SECONDS:
+            raise _unauthenticated()
+        if expires_at - issued_at > MAX_LIFETIME_SECONDS:
+            raise _unauthenticated()
+        if not isinstance(claims["jti"], str):
+            raise _unauthenticated()
         user_id, session_id = claims["sub"], claims["sid"]
         if not (isinstance(user_id, str) and is_valid_id(user_id)):
             raise _unauthenticated()

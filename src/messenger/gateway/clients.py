@@ -190,6 +190,14 @@ class ContactClient(_GrpcClient):
             deadline=self._deadline,
         )
 
+    async def is_friend(self, user_id: str, other_user_id: str) -> bool:
+        answer = await rpc(
+            self._stub.IsFriend,
+            contact_pb.FriendPair(user_id=user_id, other_user_id=other_user_id),
+            deadline=self._deadline,
+        )
+        return bool(answer.friends)
+
     async def friends(self, user_id: str) -> contact_pb.GetFriendsResponse:
         return await rpc(
             self._stub.GetFriends,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from messenger.gateway.auth import Authenticate, SessionGuard
 from messenger.gateway.cache import ProfileCache
 from messenger.gateway.clients import ServiceClients
+from messenger.gateway.realtime.hub import Hub
 
 
 @dataclass(frozen=True)
@@ -17,3 +18,4 @@ class Gateway:
     sessions: SessionGuard
     profiles: ProfileCache
     nats_connected: Callable[[], bool]
+    hub: Hub

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import httpx
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -27,6 +25,8 @@ from messenger.gateway.clients import (
     SessionClient,
 )
 from messenger.gateway.deps import Gateway
+from messenger.gateway.realtime import router as realtime
+from messenger.gateway.realtime.hub import Hub
 from messenger.platform import bus
 from messenger.platform.config import Settings
 from messenger.platform.errors import ErrorCode, MessengerError
@@ -69,13 +69,18 @@ async def serve(settings: Settings) -> None:
             profile=ProfileClient(http, deadline),
         )
         gateway = await wire(clients, nc)
-        await serve_http(create_app(gateway), settings.gateway_host, settings.gateway_port)
+        async with realtime.running(nc, gateway.hub, clients.contact.is_friend):
+            await serve_http(
+                create_app(gateway),
+                settings.gateway_host,
+                settings.gateway_port,
+                trusted_proxies=settings.trusted_proxies,
+            )
     finally:
         await http.aclose()
         for ch in channels:
             await ch.close()
-        with contextlib.suppress(Exception):
-            await nc.drain()
+        await bus.close(nc)
 
 
 async def wire(clients: ServiceClients, nc: NatsClient) -> Gateway:
@@ -101,12 +106,14 @@ async def wire(clients: ServiceClients, nc: NatsClient) -> Gateway:
         log.warning("signing keys not loaded yet; will retry on first use", error=exc.message)
     sessions = SessionGuard(validate, lambda: link_epoch(nc))
     profiles = ProfileCache(clients.profile, lambda: link_epoch(nc), PROFILE_CACHE_ENTRIES)
+    hub = Hub(nc, sessions.check)
 
     async def on_session_revoked(msg: Msg) -> None:
         data = _event_data(msg)
         session_id, user_id = data.get("session_id"), data.get("user_id")
         if isinstance(session_id, str) and isinstance(user_id, str):
             sessions.revoked(session_id, user_id)
+            hub.revoke_session(session_id)
 
     async def on_profile_updated(msg: Msg) -> None:
         user_id = _event_data(msg).get("user_id")
@@ -121,6 +128,7 @@ async def wire(clients: ServiceClients, nc: NatsClient) -> Gateway:
         sessions=sessions,
         profiles=profiles,
         nats_connected=lambda: bool(nc.is_connected),
+        hub=hub,
     )
 
 

@@ -42,6 +42,15 @@ async def connect(url: str, name: str) -> NatsClient:
     )
 
 
+async def close(nc: NatsClient) -> None:
+    """Close without draining: the background tasks that consume and publish are
+    cancelled first, and drain would wait on a server that Ctrl-C may have stopped at
+    the same moment (the embedded one gets the signal too)."""
+    if not nc.is_closed:
+        with contextlib.suppress(Exception):
+            await nc.close()
+
+
 async def ensure_stream(js: JetStreamContext) -> None:
     """One file-backed stream for `messenger.>`; duplicates dropped by `Nats-Msg-Id`."""
     config = StreamConfig(

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     mail_from: str = "messenger@localhost"
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+    # Load balancers whose X-Forwarded-For the gateway believes (comma-separated IPs).
+    trusted_proxies: str | None = None
 
     # Where each internal service listens; `messenger up` picks free ports for them.
     auth_addr: str = "127.0.0.1:7101"
@@ -37,9 +39,18 @@ class Settings(BaseSettings):
 
     rpc_timeout_seconds: float = 5.0
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=900)
+    # Every refresh issues a new refresh token living this long, so it is also the
+    # session's idle timeout; `session_max_lifetime_seconds` is its absolute end.
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    session_max_lifetime_seconds: int = Field(default=90 * 24 * 3600, ge=60)
+    # Automatic rotation of the access-token signing key (0: only `messenger rotate-keys`).
+    signing_key_rotation_seconds: int = Field(default=30 * 24 * 3600, ge=0)
     login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=50, ge=1)
     login_failure_window_seconds: int = Field(default=300, ge=1)
+    # The key that encrypts queued emails (they carry tokens); default
+    # `<data_dir>/secrets/mail.key`, created at first start. Share it between instances.
+    mail_key_file: Path | None = None
 
     @property
     def gateway_url(self) -> str:

@@ -3,6 +3,7 @@ body limits, strict JSON bodies, and Prometheus metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from messenger.platform.errors import ErrorCode, MessengerError
@@ -22,6 +24,7 @@ from messenger.platform.ids import new_id
 from messenger.platform.logging import bind_request_id, log
 
 MAX_BODY_BYTES = 64 * 1024
+BODY_SECONDS = 30
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -108,27 +111,41 @@ async def read_json(
     """
     data = parse_json(await read_body(request))
     try:
-        reject_bad_strings(data)
-        return model.model_validate(data)
+        value = model.model_validate(data)
+        # Only the fields the model keeps: unknown fields are ignored, bad strings too.
+        reject_bad_strings(value.model_dump())
     except (ValidationError, MessengerError) as exc:
         if before_validation_error is not None:
             await before_validation_error()
         if isinstance(exc, MessengerError):
             raise
         raise _validation_error(exc.errors()) from None
+    return value
 
 
 async def read_body(request: Request) -> bytes:
+    """The whole body, within 64 KiB and BODY_SECONDS (a client that trickles or stalls
+    mid-body gets 400 instead of holding the request open)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _too_large()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large()
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _too_large()
+                chunks.append(chunk)
+    except TimeoutError:
+        raise MessengerError(
+            ErrorCode.INVALID_REQUEST, f"The body did not arrive within {BODY_SECONDS} s."
+        ) from None
+    except ClientDisconnect:
+        raise MessengerError(
+            ErrorCode.INVALID_REQUEST, "The client went away before sending its body."
+        ) from None
     return b"".join(chunks)
 
 

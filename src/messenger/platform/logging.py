@@ -1,4 +1,8 @@
-"""Structured logs; every line of a request carries its `request_id`, in every service."""
+"""Structured logs; every line of a request carries its `request_id`, in every service.
+
+Lines from libraries that use the standard `logging` module (uvicorn, alembic, grpc)
+go through the same processors, so the whole output is one JSON object per line.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,40 @@ import sys
 
 import structlog
 
+_QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "aiosqlite": logging.WARNING}
+
 
 def configure_logging(service: str, level: str = "info", fmt: str = "json") -> None:
-    logging.basicConfig(
-        format="%(message)s", stream=sys.stderr, level=getattr(logging, level.upper(), 20)
-    )
+    threshold = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(threshold)
+    for name, quiet in _QUIET.items():
+        logging.getLogger(name).setLevel(max(quiet, threshold))
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            getattr(logging, level.upper(), logging.INFO)
-        ),
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )

@@ -41,8 +41,11 @@ def write_config(store_dir: Path, port: int) -> Path:
 class EmbeddedNats:
     """A nats-server child process on a free loopback port."""
 
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, store_dir: Path, port: int | None = None, *, holding: Path | None = None
+    ) -> None:
         self.store_dir = store_dir
+        self.holding = holding
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -54,9 +57,10 @@ class EmbeddedNats:
         config = write_config(self.store_dir, self.port)
         log_file = (self.store_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(
-            dying_with_parent([str(nats_server_binary()), "-c", str(config)]),
+            dying_with_parent([str(nats_server_binary()), "-c", str(config)], holding=self.holding),
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log_file.close()
         await wait_for_port("127.0.0.1", self.port, timeout=20, process=self.process)

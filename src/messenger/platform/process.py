@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -17,12 +19,65 @@ def free_port() -> int:
         return port
 
 
-def dying_with_parent(argv: list[str]) -> list[str]:
+def dying_with_parent(argv: list[str], *, holding: Path | None = None) -> list[str]:
     """The command line that runs `argv` so that it ends when this process does, even by
-    SIGKILL: children must not hold ports and files against the next start."""
+    SIGKILL (children must not hold ports and files against the next start), holding a
+    shared lock on `holding` for as long as it lives."""
     if not sys.platform.startswith("linux"):
         return argv
-    return [sys.executable, "-m", "messenger.platform.deathsig", str(os.getpid()), *argv]
+    lock = str(holding) if holding is not None else "-"
+    return [sys.executable, "-m", "messenger.platform.deathsig", str(os.getpid()), lock, *argv]
+
+
+class DataDirInUseError(Exception):
+    pass
+
+
+class DataDirLock:
+    """One `messenger up` per data dir: a second one would run a second NATS server on
+    the same JetStream store and a second set of services on the same SQLite files.
+
+    `up` holds `.up.lock` alone; its children hold `.children.lock` shared, so a new
+    `up` also waits for the children of a killed predecessor to finish stopping.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.owner_path = data_dir / ".up.lock"
+        self.children_path = data_dir / ".children.lock"
+        self._fd: int | None = None
+
+    async def acquire(self, wait_seconds: float = 20.0) -> None:
+        fd = os.open(self.owner_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirInUseError(
+                f"{self.owner_path.parent} is in use by another `messenger up`"
+            ) from None
+        self._fd = fd
+        children = os.open(self.children_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + wait_seconds
+            while True:
+                try:
+                    fcntl.flock(children, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        self.release()
+                        raise DataDirInUseError(
+                            f"processes of an earlier `messenger up` still use "
+                            f"{self.owner_path.parent}"
+                        ) from None
+                    await asyncio.sleep(0.1)
+        finally:
+            os.close(children)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 async def wait_for_port(

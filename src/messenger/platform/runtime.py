@@ -86,7 +86,7 @@ async def service_runtime(
         for task in runtime.tasks:
             task.cancel()
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
-        await nats.drain()
+        await bus.close(nats)
         await engine.dispose()
 
 

@@ -51,7 +51,7 @@ def _profile_response(profile: domain.Profile, if_none_match: str | None) -> Res
 def create_app(uow_factory: UnitOfWorkFactory, ready: Callable[[], Awaitable[bool]]) -> FastAPI:
     """`ready` says whether the database and NATS are reachable (for /readyz)."""
     engine = uow_factory.engine
-    app = FastAPI(title="messenger profile-service (internal)", version="1")
+    app = FastAPI(title="messenger profile-service (internal)", version="1", redirect_slashes=False)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service="profile")
 

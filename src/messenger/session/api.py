@@ -10,7 +10,7 @@ from messenger.pb.session.v1 import session_pb2 as pb
 from messenger.pb.session.v1 import session_pb2_grpc as pb_grpc
 from messenger.platform.uow import UnitOfWorkFactory
 from messenger.session import domain, service
-from messenger.session.domain import TokenPair
+from messenger.session.domain import Lifetimes, TokenPair
 from messenger.session.tokens import Signer
 
 SERVICE_NAME = "messenger.session.v1.SessionService"
@@ -28,23 +28,23 @@ def _pair(pair: TokenPair) -> pb.TokenPair:
 
 class SessionServicer(pb_grpc.SessionServiceServicer):
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, signer: Signer, refresh_ttl_seconds: int
+        self, uow_factory: UnitOfWorkFactory, signer: Signer, lifetimes: Lifetimes
     ) -> None:
         self._uow = uow_factory
         self._signer = signer
-        self._refresh_ttl_ms = refresh_ttl_seconds * 1000
+        self._lifetimes = lifetimes
 
     @override
     async def CreateSession(self, request: pb.CreateSessionRequest, context: Any) -> pb.TokenPair:
         pair = await service.create_session(
-            self._uow, self._signer, self._refresh_ttl_ms, request.user_id, request.device_name
+            self._uow, self._signer, self._lifetimes, request.user_id, request.device_name
         )
         return _pair(pair)
 
     @override
     async def RefreshSession(self, request: pb.RefreshSessionRequest, context: Any) -> pb.TokenPair:
         pair = await service.refresh_session(
-            self._uow, self._signer, self._refresh_ttl_ms, request.refresh_token
+            self._uow, self._signer, self._lifetimes, request.refresh_token
         )
         return _pair(pair)
 
@@ -94,7 +94,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     async def GetSigningKeys(
         self, request: pb.GetSigningKeysRequest, context: Any
     ) -> pb.GetSigningKeysResponse:
-        keys = await service.public_keys(self._uow)
+        keys = await service.public_keys(self._uow, self._signer.ttl_seconds * 1000)
         return pb.GetSigningKeysResponse(
             keys=[
                 pb.SigningKey(kid=k.kid, algorithm=k.algorithm, public_key_pem=k.public_key_pem)

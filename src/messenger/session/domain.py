@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -17,6 +18,14 @@ DEFAULT_DEVICE_NAME = "unknown"
 MAX_DEVICE_NAME = 64
 DEFAULT_REASON = "revoked"
 REUSE_REASON = "refresh_token_reused"
+TOKEN_TYPE = "at+jwt"
+# A new signing key is published at once but signs only this much later, so that every
+# gateway can fetch it before the first token it signed arrives (gateways refetch on an
+# unknown `kid` at most once a second; session instances re-read the keys every second).
+KEY_ACTIVATION_DELAY_MS = 3_000
+# How long past the end of its tokens' lifetime a retired key stays published: covers
+# clock skew and a session instance that has not yet re-read the keys.
+KEY_RETENTION_SLACK_MS = 60_000
 
 _REASON = re.compile(r"[a-z_]{1,64}")
 _REFRESH_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -70,6 +79,23 @@ class Session:
 
 
 @dataclass(frozen=True)
+class Lifetimes:
+    """How long a session lives: `idle_ms` after its last refresh, `max_ms` at most."""
+
+    idle_ms: int
+    max_ms: int
+
+    def expiry(self, created_at_ms: int, now: int) -> int:
+        """The end of a session created then and refreshed now; also the expiry of the
+        refresh token issued now (it cannot outlive its session)."""
+        return min(now + self.idle_ms, created_at_ms + self.max_ms)
+
+    def ended(self, created_at_ms: int, now: int) -> bool:
+        """Past the absolute lifetime (also when the setting was lowered since)."""
+        return now >= created_at_ms + self.max_ms
+
+
+@dataclass(frozen=True)
 class RefreshToken:
     token_hash: str
     session_id: str
@@ -112,3 +138,65 @@ class PublicKey:
     kid: str
     algorithm: str
     public_key_pem: str
+
+
+@dataclass(frozen=True)
+class KeyTimes:
+    """When a signing key was made; the rest of its life follows from its neighbours."""
+
+    kid: str
+    generation: int
+    created_at_ms: int
+
+
+def _oldest_first(keys: Sequence[KeyTimes]) -> list[KeyTimes]:
+    return sorted(keys, key=lambda k: k.generation)
+
+
+def activation_ms(key: KeyTimes, oldest_generation: int) -> int:
+    """The oldest key signs from its creation (there is nothing to wait for); every
+    later one after the activation delay."""
+    if key.generation == oldest_generation:
+        return key.created_at_ms
+    return key.created_at_ms + KEY_ACTIVATION_DELAY_MS
+
+
+def signing_kid(keys: Sequence[KeyTimes], now: int) -> str:
+    """The newest key that is active now."""
+    ordered = _oldest_first(keys)
+    if not ordered:
+        raise ValueError("no signing keys")
+    oldest = ordered[0].generation
+    active = [k for k in ordered if activation_ms(k, oldest) <= now]
+    return (active or ordered)[-1].kid
+
+
+def _retirements(keys: Sequence[KeyTimes]) -> list[tuple[KeyTimes, int | None]]:
+    """Each key with the moment it stopped signing (its successor's activation)."""
+    ordered = _oldest_first(keys)
+    if not ordered:
+        return []
+    oldest = ordered[0].generation
+    ends: list[int | None] = [activation_ms(k, oldest) for k in ordered[1:]]
+    return list(zip(ordered, [*ends, None], strict=True))
+
+
+def published_kids(keys: Sequence[KeyTimes], now: int, access_ttl_ms: int) -> list[str]:
+    """Keys that verify tokens: the active and pending ones, and retired ones while a
+    token they signed may still be unexpired. Newest first."""
+    horizon = now - access_ttl_ms - KEY_RETENTION_SLACK_MS
+    kept = [k.kid for k, retired in _retirements(keys) if retired is None or retired >= horizon]
+    return kept[::-1]
+
+
+def expired_kids(keys: Sequence[KeyTimes], now: int, access_ttl_ms: int) -> list[str]:
+    """Retired keys no token of which can still be valid: their private halves go."""
+    published = set(published_kids(keys, now, access_ttl_ms))
+    return [k.kid for k in keys if k.kid not in published]
+
+
+def rotation_due(keys: Sequence[KeyTimes], now: int, rotation_ms: int) -> bool:
+    """Automatic rotation: the newest key is older than the rotation period (0: never)."""
+    if rotation_ms <= 0 or not keys:
+        return False
+    return now - _oldest_first(keys)[-1].created_at_ms >= rotation_ms

@@ -10,13 +10,14 @@ from messenger.platform.ids import is_valid_id, new_id
 from messenger.platform.uow import UnitOfWork, UnitOfWorkFactory
 from messenger.session import domain, events, store
 from messenger.session.domain import (
+    Lifetimes,
     PublicKey,
     RefreshToken,
     RefreshVerdict,
     Session,
     TokenPair,
 )
-from messenger.session.tokens import Signer, SigningKey, generate_signing_key
+from messenger.session.tokens import Keyring, Signer, SigningKey, generate_signing_key
 
 
 def _invalid_refresh() -> MessengerError:
@@ -25,29 +26,70 @@ def _invalid_refresh() -> MessengerError:
     )
 
 
-async def ensure_signing_key(uow_factory: UnitOfWorkFactory) -> SigningKey:
-    """The newest signing key; the very first start creates one (two instances starting
-    together agree on a single key through a unique constraint)."""
+async def load_signing_keys(uow_factory: UnitOfWorkFactory) -> list[SigningKey]:
+    """Every stored key, newest first; the very first start creates one (two instances
+    starting together agree on a single key through the unique generation)."""
     for _ in range(2):
         async with uow_factory() as uow:
             keys = await store.signing_keys_newest_first(uow.conn)
             if keys:
-                return keys[0]
-            key = generate_signing_key(now_ms())
-            if await store.insert_first_signing_key(uow.conn, key):
-                return key
+                return keys
+            key = generate_signing_key(1, now_ms())
+            if await store.insert_signing_key(uow.conn, key):
+                return [key]
     raise RuntimeError("no signing key could be created or read")
 
 
-async def public_keys(uow_factory: UnitOfWorkFactory) -> list[PublicKey]:
-    """Every key whose tokens may still be live (all of them: keys are never retired yet)."""
+async def rotate_signing_key(uow_factory: UnitOfWorkFactory, access_ttl_ms: int) -> SigningKey:
+    """Add a new signing key (it signs after `KEY_ACTIVATION_DELAY_MS`; the older keys
+    stay published until their tokens have expired) and forget keys whose tokens all
+    have. Of two concurrent rotations, one adds the key and both return it."""
+    for _ in range(3):
+        async with uow_factory() as uow:
+            keys = await store.signing_keys_newest_first(uow.conn)
+            now = now_ms()
+            generation = keys[0].generation + 1 if keys else 1
+            key = generate_signing_key(generation, now)
+            if await store.insert_signing_key(uow.conn, key):
+                every = [key.times, *(k.times for k in keys)]
+                await store.delete_signing_keys(
+                    uow.conn, domain.expired_kids(every, now, access_ttl_ms)
+                )
+                return key
+        async with read_transaction(uow_factory.engine) as conn:
+            newest = await store.signing_keys_newest_first(conn)
+        if newest and newest[0].generation == generation:
+            return newest[0]
+    raise RuntimeError("the signing key could not be rotated")
+
+
+async def refresh_keyring(
+    uow_factory: UnitOfWorkFactory, keyring: Keyring, rotation_ms: int, access_ttl_ms: int
+) -> None:
+    """Re-read the keys (another instance or `messenger rotate-keys` may have rotated),
+    rotating first when automatic rotation is due."""
     async with read_transaction(uow_factory.engine) as conn:
         keys = await store.signing_keys_newest_first(conn)
-    return [PublicKey(k.kid, domain.ALGORITHM, k.public_pem) for k in keys]
+    if domain.rotation_due([k.times for k in keys], now_ms(), rotation_ms):
+        await rotate_signing_key(uow_factory, access_ttl_ms)
+        async with read_transaction(uow_factory.engine) as conn:
+            keys = await store.signing_keys_newest_first(conn)
+    if keys:
+        keyring.replace(keys)
 
 
-async def _issue(uow: UnitOfWork, session: Session, now: int, refresh_ttl_ms: int) -> str:
-    """A new refresh token for the session, stored as its hash only."""
+async def public_keys(uow_factory: UnitOfWorkFactory, access_ttl_ms: int) -> list[PublicKey]:
+    """The keys a verifier must trust now: current, pending, and retired ones whose
+    tokens may not have expired yet."""
+    async with read_transaction(uow_factory.engine) as conn:
+        keys = await store.signing_keys_newest_first(conn)
+    published = set(domain.published_kids([k.times for k in keys], now_ms(), access_ttl_ms))
+    return [PublicKey(k.kid, domain.ALGORITHM, k.public_pem) for k in keys if k.kid in published]
+
+
+async def _issue(uow: UnitOfWork, session: Session, now: int, expires_at_ms: int) -> str:
+    """A new refresh token for the session, stored as its hash only; it expires with
+    the session."""
     token = domain.new_refresh_token()
     await store.insert_refresh_token(
         uow.conn,
@@ -56,7 +98,7 @@ async def _issue(uow: UnitOfWork, session: Session, now: int, refresh_ttl_ms: in
             session_id=session.id,
             issued_at_ms=now,
             rotated_at_ms=None,
-            expires_at_ms=now + refresh_ttl_ms,
+            expires_at_ms=expires_at_ms,
         ),
     )
     return token
@@ -65,7 +107,7 @@ async def _issue(uow: UnitOfWork, session: Session, now: int, refresh_ttl_ms: in
 async def create_session(
     uow_factory: UnitOfWorkFactory,
     signer: Signer,
-    refresh_ttl_ms: int,
+    lifetimes: Lifetimes,
     user_id: str,
     device_name: str,
 ) -> TokenPair:
@@ -79,12 +121,12 @@ async def create_session(
         device_name=device,
         created_at_ms=now,
         last_used_at_ms=now,
-        expires_at_ms=now + refresh_ttl_ms,
+        expires_at_ms=lifetimes.expiry(now, now),
         revoked_at_ms=None,
     )
     async with uow_factory() as uow:
         await store.insert_session(uow.conn, session)
-        refresh_token = await _issue(uow, session, now, refresh_ttl_ms)
+        refresh_token = await _issue(uow, session, now, session.expires_at_ms)
         uow.emit("session.created", events.session_created(session))
     return TokenPair(
         access_token=signer.access_token(user_id, session.id, now),
@@ -96,7 +138,7 @@ async def create_session(
 
 
 async def refresh_session(
-    uow_factory: UnitOfWorkFactory, signer: Signer, refresh_ttl_ms: int, refresh_token: str
+    uow_factory: UnitOfWorkFactory, signer: Signer, lifetimes: Lifetimes, refresh_token: str
 ) -> TokenPair:
     """Rotate the refresh token. A rotated one presented again revokes its session; that
     revocation commits before the error is raised."""
@@ -112,12 +154,15 @@ async def refresh_session(
         if found is not None:
             verdict = domain.judge_refresh(found[0], found[1], now)
             session = found[1]
+            if verdict is RefreshVerdict.ROTATE and lifetimes.ended(session.created_at_ms, now):
+                verdict = RefreshVerdict.INVALID
         if session is not None and verdict is RefreshVerdict.ROTATE:
+            expires = lifetimes.expiry(session.created_at_ms, now)
             if not await store.mark_rotated(uow.conn, token_hash, now):
                 # A concurrent refresh won with this very token: this one is a reuse.
                 verdict = RefreshVerdict.REUSED
-            elif await store.touch_live_session(uow.conn, session.id, now, now + refresh_ttl_ms):
-                new_token = await _issue(uow, session, now, refresh_ttl_ms)
+            elif await store.touch_live_session(uow.conn, session.id, now, expires):
+                new_token = await _issue(uow, session, now, expires)
             else:
                 verdict = RefreshVerdict.INVALID
         if session is not None and verdict is RefreshVerdict.REUSED:

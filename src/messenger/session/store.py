@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     select,
     update,
 )
@@ -67,7 +68,7 @@ refresh_tokens = Table(
 
 
 def _key(row: Any) -> SigningKey:
-    return SigningKey(row.kid, row.private_pem, row.public_pem, row.created_at_ms)
+    return SigningKey(row.kid, row.generation, row.private_pem, row.public_pem, row.created_at_ms)
 
 
 def _session(row: Any) -> Session:
@@ -96,21 +97,22 @@ _SESSION_COLUMNS = (
 async def signing_keys_newest_first(conn: AsyncConnection) -> list[SigningKey]:
     t = signing_keys
     rows = await conn.execute(
-        select(t.c.kid, t.c.private_pem, t.c.public_pem, t.c.created_at_ms).order_by(
-            t.c.generation.desc()
-        )
+        select(
+            t.c.kid, t.c.generation, t.c.private_pem, t.c.public_pem, t.c.created_at_ms
+        ).order_by(t.c.generation.desc())
     )
     return [_key(row) for row in rows]
 
 
-async def insert_first_signing_key(conn: AsyncConnection, key: SigningKey) -> bool:
-    """False when another instance created the first key at the same moment."""
+async def insert_signing_key(conn: AsyncConnection, key: SigningKey) -> bool:
+    """False when another instance took this generation at the same moment (two first
+    starts, or two rotations): the unique constraint lets exactly one win."""
     try:
         async with conn.begin_nested():
             await conn.execute(
                 signing_keys.insert().values(
                     kid=key.kid,
-                    generation=1,
+                    generation=key.generation,
                     private_pem=key.private_pem,
                     public_pem=key.public_pem,
                     created_at_ms=key.created_at_ms,
@@ -119,6 +121,11 @@ async def insert_first_signing_key(conn: AsyncConnection, key: SigningKey) -> bo
     except IntegrityError:
         return False
     return True
+
+
+async def delete_signing_keys(conn: AsyncConnection, kids: Sequence[str]) -> None:
+    if kids:
+        await conn.execute(delete(signing_keys).where(signing_keys.c.kid.in_(kids)))
 
 
 async def insert_session(conn: AsyncConnection, session: Session) -> None:

@@ -18,6 +18,7 @@ from tests.integration.session.harness import event_log, running
 
 @pytest.fixture
 async def services(settings: Settings, nats_url: str) -> AsyncIterator[Services]:
+    settings = settings.model_copy(update={"login_max_failures_per_address": 8})
     async with (
         event_log(nats_url) as events,
         running(settings, "session", serve_session, settings.session_addr),

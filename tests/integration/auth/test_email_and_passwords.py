@@ -6,14 +6,19 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from messenger.auth import store as auth_store
+from messenger.auth.main import serve as serve_auth
 from messenger.pb.auth.v1 import auth_pb2 as pb
+from messenger.pb.auth.v1 import auth_pb2_grpc
 from messenger.platform.config import Settings
 from messenger.platform.db import create_engine, database_url
 from messenger.platform.errors import ErrorCode, MessengerError
-from messenger.platform.grpc import rpc
+from messenger.platform.grpc import channel, rpc
+from messenger.platform.ids import new_id
+from messenger.platform.process import free_port
 from messenger.session import store as session_store
 from tests.integration.auth.helpers import (
     PASSWORD,
@@ -25,7 +30,7 @@ from tests.integration.auth.helpers import (
     register,
     wait_for_mails,
 )
-from tests.integration.session.harness import database_dump, execute
+from tests.integration.session.harness import database_dump, execute, running
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -254,3 +259,92 @@ async def test_databases_hold_no_clear_password_or_token(services: Services) -> 
         assert secret not in auth_dump
     for secret in [PASSWORD, tokens.refresh_token, tokens.access_token]:
         assert secret not in session_dump
+
+
+async def test_a_new_password_voids_every_outstanding_reset_link(services: Services) -> None:
+    settings = services.settings
+    await register(services, "olga@example.org", "olga")
+    forgot = pb.ForgotPasswordRequest(email="olga@example.org")
+    for _ in range(2):
+        await rpc(services.auth.ForgotPassword, forgot, deadline=5)
+    (_, first), (_, second) = await wait_for_mails(
+        settings, "olga@example.org", "reset-password", count=2
+    )
+    await rpc(
+        services.auth.ResetPassword,
+        pb.ResetPasswordRequest(token=second, new_password=NEW_PASSWORD),
+        deadline=5,
+    )
+    with pytest.raises(MessengerError) as voided:
+        await rpc(
+            services.auth.ResetPassword,
+            pb.ResetPasswordRequest(token=first, new_password="an attacker's choice"),
+            deadline=5,
+        )
+    assert voided.value.code is ErrorCode.INVALID_TOKEN
+
+    # A password change voids them too.
+    await rpc(services.auth.ForgotPassword, forgot, deadline=5)
+    mails = await wait_for_mails(settings, "olga@example.org", "reset-password", count=3)
+    third = next(token for _, token in mails if token not in (first, second))
+    session = await login(services, "olga", NEW_PASSWORD)
+    await rpc(
+        services.auth.ChangePassword,
+        pb.ChangePasswordRequest(
+            user_id=session.user_id,
+            session_id=session.session_id,
+            current_password=NEW_PASSWORD,
+            new_password="the third passphrase",
+        ),
+        deadline=10,
+    )
+    with pytest.raises(MessengerError) as changed:
+        await rpc(
+            services.auth.ResetPassword,
+            pb.ResetPasswordRequest(token=third, new_password="an attacker's choice"),
+            deadline=5,
+        )
+    assert changed.value.code is ErrorCode.INVALID_TOKEN
+
+
+async def test_without_session_service_a_password_change_changes_nothing(
+    settings: Settings,
+) -> None:
+    """Sessions are revoked before the new password commits: when that fails, the old
+    password stays, rather than the new one with the old sessions still alive."""
+    cut_off = settings.model_copy(
+        update={"session_addr": f"127.0.0.1:{free_port()}", "rpc_timeout_seconds": 2.0}
+    )
+    async with (
+        running(cut_off, "auth", serve_auth, cut_off.auth_addr),
+        channel(cut_off.auth_addr) as chan,
+    ):
+        stub = auth_pb2_grpc.AuthServiceStub(chan)
+        account = await rpc(
+            stub.Register,
+            pb.RegisterRequest(email="uma@example.org", username="uma", password=PASSWORD),
+            deadline=10,
+        )
+        with pytest.raises(MessengerError) as failed:
+            await rpc(
+                stub.ChangePassword,
+                pb.ChangePasswordRequest(
+                    user_id=account.user_id,
+                    session_id=new_id(),
+                    current_password=PASSWORD,
+                    new_password=NEW_PASSWORD,
+                ),
+                deadline=10,
+            )
+        assert failed.value.code is ErrorCode.UNAVAILABLE
+        engine = create_engine(database_url(settings, "auth"))
+        try:
+            async with engine.connect() as conn:
+                stored = await conn.scalar(
+                    select(auth_store.accounts.c.password_hash).where(
+                        auth_store.accounts.c.id == account.user_id
+                    )
+                )
+        finally:
+            await engine.dispose()
+        assert PasswordHasher().verify(stored, PASSWORD)

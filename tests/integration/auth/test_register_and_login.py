@@ -178,7 +178,8 @@ async def test_failed_logins_are_throttled_per_account(services: Services) -> No
 async def test_failed_logins_are_throttled_per_address(services: Services) -> None:
     settings = services.settings
     await register(services, "heidi@example.org", "heidi")
-    for i in range(settings.login_max_failures):
+    assert settings.login_max_failures_per_address > settings.login_max_failures
+    for i in range(settings.login_max_failures_per_address):
         with pytest.raises(MessengerError):
             await login(services, f"stranger{i}", "wrong password", address="192.0.2.66")
     with pytest.raises(MessengerError) as limited:

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import jwt
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from messenger.pb.session.v1 import session_pb2 as pb
+from messenger.pb.session.v1 import session_pb2_grpc as pb_grpc
 from messenger.platform.config import Settings
 from messenger.platform.db import create_engine, database_url
 from messenger.platform.errors import ErrorCode, MessengerError
@@ -20,8 +21,9 @@ from messenger.platform.ids import new_id
 from messenger.platform.migrations import upgrade
 from messenger.platform.uow import UnitOfWorkFactory
 from messenger.session import domain, service, store
-from messenger.session.tokens import Signer, generate_signing_key
-from tests.integration.session.harness import EventLog, database_dump, execute
+from messenger.session.main import serve
+from messenger.session.tokens import Keyring, Signer, generate_signing_key
+from tests.integration.session.harness import EventLog, database_dump, execute, running
 
 if TYPE_CHECKING:
     from messenger.pb.session.v1.session_pb2_grpc import SessionServiceAsyncStub as Stub
@@ -78,7 +80,9 @@ async def test_access_token_verifies_with_the_published_key(
     assert abs(claims["iat"] - time.time()) < 60
     assert pair.expires_in == settings.access_token_ttl_seconds
     assert pair.user_id == user_id
-    forged = Signer(generate_signing_key(0), 900).access_token(user_id, pair.session_id, 0)
+    forged = Signer(Keyring([generate_signing_key(1, 0)]), 900).access_token(
+        user_id, pair.session_id, 0
+    )
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(forged, key.public_key_pem, algorithms=["EdDSA"], audience="messenger")
 
@@ -259,15 +263,136 @@ async def test_two_instances_starting_together_agree_on_one_signing_key(
     try:
         keys = await asyncio.gather(
             *(
-                service.ensure_signing_key(UnitOfWorkFactory(e, store.outbox, "session"))
+                service.load_signing_keys(UnitOfWorkFactory(e, store.outbox, "session"))
                 for e in engines
             )
         )
         published = await service.public_keys(
-            UnitOfWorkFactory(engines[0], store.outbox, "session")
+            UnitOfWorkFactory(engines[0], store.outbox, "session"), 900_000
         )
     finally:
         for engine in engines:
             await engine.dispose()
-    assert keys[0].kid == keys[1].kid
-    assert [k.kid for k in published] == [keys[0].kid]
+    assert [k.kid for k in keys[0]] == [k.kid for k in keys[1]]
+    assert [k.kid for k in published] == [keys[0][0].kid]
+
+
+async def test_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(
+    sessions: Stub, settings: Settings
+) -> None:
+    idle_ms = settings.refresh_token_ttl_seconds * 1000
+    max_ms = settings.session_max_lifetime_seconds * 1000
+    idle, old = await create(sessions, new_id()), await create(sessions, new_id())
+    alive = await create(sessions, new_id())
+    now = int(time.time() * 1000)
+    listed = await rpc(
+        sessions.ListSessions, pb.ListSessionsRequest(user_id=alive.user_id), deadline=5
+    )
+    assert listed.sessions[0].last_used_at_ms <= now
+
+    # Idle: last refreshed longer ago than the timeout (its refresh token died with it).
+    await execute(
+        settings,
+        "session",
+        update(store.sessions)
+        .where(store.sessions.c.id == idle.session_id)
+        .values(expires_at_ms=now - 1, last_used_at_ms=now - idle_ms - 1),
+    )
+    with pytest.raises(MessengerError) as stale:
+        await refresh(sessions, idle.refresh_token)
+    assert stale.value.code is ErrorCode.INVALID_REFRESH_TOKEN
+    assert not await is_active(sessions, idle.session_id)
+
+    # Absolute: in use all along, but created longer ago than the lifetime allows.
+    await execute(
+        settings,
+        "session",
+        update(store.sessions)
+        .where(store.sessions.c.id == old.session_id)
+        .values(created_at_ms=now - max_ms),
+    )
+    with pytest.raises(MessengerError) as ended:
+        await refresh(sessions, old.refresh_token)
+    assert ended.value.code is ErrorCode.INVALID_REFRESH_TOKEN
+
+    # A refresh never extends a session past its absolute end.
+    await execute(
+        settings,
+        "session",
+        update(store.sessions)
+        .where(store.sessions.c.id == alive.session_id)
+        .values(created_at_ms=now - max_ms + 60_000),
+    )
+    await refresh(sessions, alive.refresh_token)
+    engine = create_engine(database_url(settings, "session"))
+    try:
+        async with engine.connect() as conn:
+            expires = await conn.scalar(
+                select(store.sessions.c.expires_at_ms).where(
+                    store.sessions.c.id == alive.session_id
+                )
+            )
+            token_expiries = set(
+                (
+                    await conn.execute(
+                        select(store.refresh_tokens.c.expires_at_ms).where(
+                            store.refresh_tokens.c.session_id == alive.session_id,
+                            store.refresh_tokens.c.rotated_at_ms.is_(None),
+                        )
+                    )
+                ).scalars()
+            )
+    finally:
+        await engine.dispose()
+    assert expires == now - max_ms + 60_000 + max_ms
+    assert token_expiries == {expires}
+
+
+async def test_rotated_keys_sign_after_their_delay_and_old_ones_stay_published(
+    sessions: Stub, settings: Settings
+) -> None:
+    before = await create(sessions, new_id())
+    old_kid = jwt.get_unverified_header(before.access_token)["kid"]
+    uow = UnitOfWorkFactory(
+        create_engine(database_url(settings, "session")), store.outbox, "session"
+    )
+    try:
+        new_key = await service.rotate_signing_key(uow, 900_000)
+        published = await rpc(sessions.GetSigningKeys, pb.GetSigningKeysRequest(), deadline=5)
+        assert [k.kid for k in published.keys] == [new_key.kid, old_kid]
+        during = await create(sessions, new_id())
+        assert jwt.get_unverified_header(during.access_token)["kid"] == old_kid
+        await asyncio.sleep(domain.KEY_ACTIVATION_DELAY_MS / 1000 + 1.2)
+        after = await create(sessions, new_id())
+        assert jwt.get_unverified_header(after.access_token)["kid"] == new_key.kid
+
+        # Long after, a rotation forgets the keys no live token can need.
+        await execute(
+            settings,
+            "session",
+            update(store.signing_keys).values(
+                created_at_ms=store.signing_keys.c.created_at_ms - 10**8
+            ),
+        )
+        newest = await service.rotate_signing_key(uow, 900_000)
+        published = await rpc(sessions.GetSigningKeys, pb.GetSigningKeysRequest(), deadline=5)
+        assert [k.kid for k in published.keys] == [newest.kid, new_key.kid]
+        async with uow.engine.connect() as conn:
+            stored = set((await conn.execute(select(store.signing_keys.c.kid))).scalars())
+        assert stored == {newest.kid, new_key.kid}
+    finally:
+        await uow.engine.dispose()
+
+
+async def test_keys_rotate_by_themselves_when_due(settings: Settings) -> None:
+    tuned = settings.model_copy(update={"signing_key_rotation_seconds": 2})
+    async with (
+        running(tuned, "session", serve, tuned.session_addr),
+        channel(tuned.session_addr) as chan,
+    ):
+        stub = pb_grpc.SessionServiceStub(chan)
+        first = await rpc(stub.GetSigningKeys, pb.GetSigningKeysRequest(), deadline=5)
+        await asyncio.sleep(3.5)
+        later = await rpc(stub.GetSigningKeys, pb.GetSigningKeysRequest(), deadline=5)
+    assert len(later.keys) > len(first.keys) == 1
+    assert later.keys[-1].kid == first.keys[0].kid

@@ -30,7 +30,7 @@ class KeyServer:
             {kid: key.public_key() for kid, key in self.private.items()}, ISSUER, AUDIENCE
         )
 
-    def token(self, kid: str = "k1", **overrides: Any) -> str:
+    def token(self, kid: str = "k1", typ: str = "at+jwt", **overrides: Any) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "sub": new_id(),
@@ -39,10 +39,13 @@ class KeyServer:
             "exp": now + 900,
             "iss": ISSUER,
             "aud": AUDIENCE,
+            "jti": new_id(),
         }
         claims.update(overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
-        return jwt.encode(claims, self.private[kid], algorithm="EdDSA", headers={"kid": kid})
+        return jwt.encode(
+            claims, self.private[kid], algorithm="EdDSA", headers={"kid": kid, "typ": typ}
+        )
 
 
 async def expect(verifier: TokenVerifier, token: str, code: ErrorCode) -> None:
@@ -77,11 +80,31 @@ async def test_expired_is_token_expired() -> None:
         {"iss": "someone-else"},
         {"sub": "not-an-id"},
         {"sid": 12},
+        {"jti": None},
+        {"exp": int(time.time()) + 3600},
+        {"iat": int(time.time()) + 600, "exp": int(time.time()) + 900},
     ],
 )
 async def test_bad_claims_are_unauthenticated(overrides: dict[str, Any]) -> None:
     keys = KeyServer()
     await expect(TokenVerifier(keys.fetch), keys.token(**overrides), ErrorCode.UNAUTHENTICATED)
+
+
+async def test_a_token_of_another_type_is_unauthenticated() -> None:
+    keys = KeyServer()
+    await expect(TokenVerifier(keys.fetch), keys.token(typ="JWT"), ErrorCode.UNAUTHENTICATED)
+
+
+async def test_keys_no_longer_published_stop_being_trusted() -> None:
+    keys = KeyServer()
+    verifier = TokenVerifier(keys.fetch, max_age_seconds=0.1)
+    old = keys.token()
+    assert await verifier.verify(old)
+    del keys.private["k1"]
+    keys.private["k2"] = Ed25519PrivateKey.generate()
+    await asyncio.sleep(0.15)
+    await expect(verifier, old, ErrorCode.UNAUTHENTICATED)
+    assert await verifier.verify(keys.token(kid="k2"))
 
 
 async def test_forged_and_garbled_tokens_are_unauthenticated() -> None:

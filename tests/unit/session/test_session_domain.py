@@ -9,8 +9,8 @@ import pytest
 
 from messenger.platform.errors import ErrorCode, MessengerError
 from messenger.session import domain
-from messenger.session.domain import RefreshToken, RefreshVerdict, Session
-from messenger.session.tokens import Signer, generate_signing_key
+from messenger.session.domain import KeyTimes, Lifetimes, RefreshToken, RefreshVerdict, Session
+from messenger.session.tokens import Keyring, Signer, generate_signing_key
 
 NOW = 1_800_000_000_000
 
@@ -80,9 +80,9 @@ def test_revoke_reasons() -> None:
 
 
 def test_access_tokens_are_eddsa_jwts_with_kid_and_claims() -> None:
-    key = generate_signing_key(NOW)
-    token = Signer(key, 900).access_token("user", "sess", NOW)
-    assert jwt.get_unverified_header(token) == {"alg": "EdDSA", "kid": key.kid, "typ": "JWT"}
+    key = generate_signing_key(1, NOW)
+    token = Signer(Keyring([key]), 900).access_token("user", "sess", NOW)
+    assert jwt.get_unverified_header(token) == {"alg": "EdDSA", "kid": key.kid, "typ": "at+jwt"}
     claims = jwt.decode(
         token,
         key.public_pem,
@@ -96,6 +96,56 @@ def test_access_tokens_are_eddsa_jwts_with_kid_and_claims() -> None:
     assert claims["iat"] == NOW // 1000
     assert claims["exp"] == NOW // 1000 + 900
     assert re.fullmatch(r"[0-9a-f]{32}", claims["jti"])
-    other = generate_signing_key(NOW)
+    other = generate_signing_key(2, NOW)
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, other.public_pem, algorithms=["EdDSA"], audience="messenger")
+
+
+DELAY = domain.KEY_ACTIVATION_DELAY_MS
+TTL = 900_000
+SLACK = domain.KEY_RETENTION_SLACK_MS
+
+
+def test_sessions_end_after_the_idle_timeout_or_the_absolute_lifetime() -> None:
+    lifetimes = Lifetimes(idle_ms=1000, max_ms=5000)
+    assert lifetimes.expiry(NOW, NOW) == NOW + 1000
+    assert lifetimes.expiry(NOW, NOW + 3000) == NOW + 4000
+    assert lifetimes.expiry(NOW, NOW + 4500) == NOW + 5000
+
+
+def test_the_first_key_signs_at_once_a_rotated_in_key_after_its_delay() -> None:
+    first = KeyTimes("a", 1, NOW)
+    assert domain.signing_kid([first], NOW) == "a"
+    second = KeyTimes("b", 2, NOW + 10_000)
+    keys = [second, first]
+    assert domain.signing_kid(keys, NOW + 10_000) == "a"
+    assert domain.signing_kid(keys, NOW + 10_000 + DELAY - 1) == "a"
+    assert domain.signing_kid(keys, NOW + 10_000 + DELAY) == "b"
+    # Pending keys are published before they sign, so verifiers know them in time.
+    assert domain.published_kids(keys, NOW + 10_000, TTL) == ["b", "a"]
+
+
+def test_a_retired_key_is_published_until_its_last_token_has_expired() -> None:
+    keys = [KeyTimes("a", 1, NOW), KeyTimes("b", 2, NOW)]
+    retired = NOW + DELAY
+    assert domain.published_kids(keys, retired + TTL + SLACK, TTL) == ["b", "a"]
+    assert domain.expired_kids(keys, retired + TTL + SLACK, TTL) == []
+    assert domain.published_kids(keys, retired + TTL + SLACK + 1, TTL) == ["b"]
+    assert domain.expired_kids(keys, retired + TTL + SLACK + 1, TTL) == ["a"]
+
+
+def test_automatic_rotation_is_due_when_the_newest_key_is_old() -> None:
+    keys = [KeyTimes("a", 1, NOW - 5000), KeyTimes("b", 2, NOW - 1000)]
+    assert not domain.rotation_due(keys, NOW, 2000)
+    assert domain.rotation_due(keys, NOW, 1000)
+    assert not domain.rotation_due(keys, NOW, 0)
+
+
+def test_the_keyring_signs_with_the_active_key() -> None:
+    first, second = generate_signing_key(1, NOW), generate_signing_key(2, NOW + 1)
+    signer = Signer(Keyring([first]), 900)
+    signer.keyring.replace([second, first])
+    kid = jwt.get_unverified_header(signer.access_token("u", "s", NOW + 2))["kid"]
+    assert kid == first.kid
+    kid = jwt.get_unverified_header(signer.access_token("u", "s", NOW + 1 + DELAY))["kid"]
+    assert kid == second.kid
