@@ -36,6 +36,7 @@ from messenger.platform.process import free_port
 READY_SECONDS = 90.0
 DRAIN_SECONDS = 10.0
 SETUP_CONCURRENCY = 8
+MAX_IN_FLIGHT = 256
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -191,6 +192,19 @@ class RawHttp:
         self._writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes, token: str) -> tuple[int, bytes]:
+        """A reused connection that the server closed while idle (its keep-alive ran
+        out) gets one retry on a new one; sends carry a client_message_id, so a retry
+        never stores a message twice."""
+        reused = self._writer is not None and not self._writer.is_closing()
+        try:
+            return await self._post_once(path, body, token)
+        except (OSError, asyncio.IncompleteReadError):
+            await self.close()
+            if not reused:
+                raise
+        return await self._post_once(path, body, token)
+
+    async def _post_once(self, path: str, body: bytes, token: str) -> tuple[int, bytes]:
         if self._writer is None or self._writer.is_closing():
             self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
         assert self._reader is not None
@@ -238,6 +252,7 @@ class User:
 class Stats:
     sent_at: dict[str, float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    answers: list[float] = field(default_factory=list)
     sent: int = 0
     delivered: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -353,15 +368,19 @@ async def send_load(
     next_index = 0
     run_id = os.urandom(4).hex()
 
-    async def send_one(http: RawHttp, index: int) -> None:
+    async def send_one(http: RawHttp, index: int, due: float | None = None) -> None:
+        """`due`: when a paced send was scheduled, which latency counts from (a late
+        send must not hide the backlog that made it late)."""
         user = users[index % len(users)]
         client_id = f"{run_id}-{index}"
         body = json.dumps({"text": f"bench message {index}", "client_message_id": client_id})
-        stats.sent_at[client_id] = time.perf_counter()
+        began = time.perf_counter()
+        stats.sent_at[client_id] = due if due is not None else began
         try:
             status, _ = await http.post(
                 f"/v1/conversations/{user.conversation_id}/messages", body.encode(), user.token
             )
+            stats.answers.append(time.perf_counter() - began)
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             stats.sent_at.pop(client_id, None)
             stats.error(type(exc).__name__)
@@ -385,15 +404,15 @@ async def send_load(
             await http.close()
 
     async def paced() -> None:
-        pool = [RawHttp(url) for _ in range(256)]
+        pool = [RawHttp(url) for _ in range(MAX_IN_FLIGHT)]
         idle = list(pool)
         in_flight: set[asyncio.Task[None]] = set()
         started = time.perf_counter()
 
-        async def one(index: int) -> None:
+        async def one(index: int, due: float) -> None:
             http = idle.pop() if idle else RawHttp(url)
             try:
-                await send_one(http, index)
+                await send_one(http, index, due)
             finally:
                 idle.append(http)
 
@@ -404,7 +423,9 @@ async def send_load(
                 await asyncio.sleep(delay)
             if time.monotonic() > deadline:
                 break
-            task = asyncio.create_task(one(index))
+            if len(in_flight) >= MAX_IN_FLIGHT:
+                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.create_task(one(index, due))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
         await asyncio.gather(*in_flight)
@@ -498,6 +519,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             )
         peaks = {name: memory_kib(pid, "VmHWM") / 1024 for name, pid in sorted(processes.items())}
     latencies_ms = [x * 1000 for x in stats.latencies]
+    answers_ms = [x * 1000 for x in stats.answers]
     return {
         "mode": "paced" if args.rate else "closed loop",
         "senders": None if args.rate else args.senders,
@@ -515,6 +537,10 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             "p95": round(percentile(latencies_ms, 0.95), 1),
             "p99": round(percentile(latencies_ms, 0.99), 1),
             "max": round(max(latencies_ms, default=float("nan")), 1),
+        },
+        "send_answer_ms": {
+            "p50": round(percentile(answers_ms, 0.50), 1),
+            "p99": round(percentile(answers_ms, 0.99), 1),
         },
         "peak_rss_mib": {name: round(value, 1) for name, value in peaks.items()},
         "idle_sockets": idle,
@@ -536,6 +562,8 @@ def render(report: dict[str, Any]) -> str:
         f"{report['not_delivered']} not within {DRAIN_SECONDS:.0f} s",
         f"  latency      send -> recipient socket: p50 {latency['p50']} ms, "
         f"p95 {latency['p95']} ms, p99 {latency['p99']} ms, max {latency['max']} ms",
+        f"  send answer  POST answered in p50 {report['send_answer_ms']['p50']} ms, "
+        f"p99 {report['send_answer_ms']['p99']} ms",
         f"  errors       {report['errors'] or 'none'}",
         "  peak RSS     "
         + ", ".join(f"{name} {mib} MiB" for name, mib in report["peak_rss_mib"].items()),

@@ -10,8 +10,9 @@ import time
 
 import httpx
 
+from messenger.auth.service import MAILS_PER_HOUR
 from tests.e2e.harness import register, unique
-from tests.security.cluster import MAX_FAILURES, WINDOW_SECONDS
+from tests.security.cluster import MAX_FAILURES, WINDOW_SECONDS, Cluster
 
 TRIES = 20
 
@@ -102,3 +103,56 @@ async def test_forgot_and_resend_answer_the_same_for_unknown_emails(
         unknown = await gw1.post(path, json={"email": f"{unique('nobody')}@example.com"})
         assert known.status_code == 202
         assert comparable(known) == comparable(unknown)
+
+
+async def test_concurrent_guesses_cannot_outrun_the_throttle(gw1: httpx.AsyncClient) -> None:
+    """Each attempt is counted before its password is checked: a burst of guesses sent
+    at once gets no more than the limit checked, the right password included."""
+    ada = await register(gw1, "ada")
+    guesses = [{"login": ada.username, "password": f"guess number {i}"} for i in range(11)]
+    burst = [*guesses, {"login": ada.username, "password": ada.password}]
+    answers = await asyncio.gather(*(gw1.post("/v1/auth/login", json=b) for b in burst))
+    statuses = [a.status_code for a in answers]
+    assert statuses.count(401) + statuses.count(200) <= MAX_FAILURES, statuses
+    assert statuses.count(429) >= len(burst) - MAX_FAILURES, statuses
+
+
+async def test_wrong_current_passwords_are_throttled_like_logins(gw1: httpx.AsyncClient) -> None:
+    """A stolen access token must not be a way to try passwords without limit."""
+    ada = await register(gw1, "ada")
+    session = await gw1.post(
+        "/v1/auth/login", json={"login": ada.username, "password": ada.password}
+    )
+    auth = {"Authorization": f"Bearer {session.json()['access_token']}"}
+    for i in range(MAX_FAILURES):
+        wrong = await gw1.post(
+            "/v1/auth/change-password",
+            json={"current_password": f"guess number {i}", "new_password": "a new passphrase"},
+            headers=auth,
+        )
+        assert wrong.status_code == 403, wrong.text
+    right = await gw1.post(
+        "/v1/auth/change-password",
+        json={"current_password": ada.password, "new_password": "a new passphrase"},
+        headers=auth,
+    )
+    assert right.status_code == 429, right.text
+    assert "Retry-After" in right.headers
+    login = await gw1.post("/v1/auth/login", json={"login": ada.username, "password": ada.password})
+    assert login.status_code == 429
+
+
+async def test_reset_mails_to_one_account_are_capped(
+    gw1: httpx.AsyncClient, cluster: Cluster
+) -> None:
+    ada = await register(gw1, "ada")
+    for _ in range(MAILS_PER_HOUR + 3):
+        answer = await gw1.post("/v1/auth/forgot-password", json={"email": ada.email})
+        assert answer.status_code == 202
+    await asyncio.sleep(1)
+    resets = [
+        m
+        for m in cluster.mails_to(ada.email)
+        if "reset-password?token=" in m.get_body(preferencelist=("plain",)).get_content()
+    ]
+    assert len(resets) == MAILS_PER_HOUR

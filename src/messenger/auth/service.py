@@ -29,6 +29,10 @@ class SessionPort(Protocol):
     ) -> int: ...
 
 
+MAILS_PER_HOUR = 5
+HOUR_MS = 3600 * 1000
+
+
 @dataclass(frozen=True)
 class AuthDeps:
     """Everything the use-cases need, wired once in main.py."""
@@ -80,6 +84,41 @@ async def _send_token(
     mail_id = new_id()
     sealed = replace(mail, body=deps.sealer.seal(mail_id, mail.body))
     await store.insert_mail(uow.conn, mail_id, account.id, sealed, now)
+
+
+async def _send_token_within_cap(
+    uow: UnitOfWork, deps: AuthDeps, account: Account, purpose: TokenPurpose
+) -> bool:
+    """At most MAILS_PER_HOUR such mails per account: the endpoints answer 202 to anyone,
+    so without a cap they would let a stranger flood someone's inbox."""
+    now = now_ms()
+    recent = await store.count_recent_email_tokens(uow.conn, account.id, purpose, now - HOUR_MS)
+    if recent >= MAILS_PER_HOUR:
+        return False
+    await _send_token(uow, deps, account, purpose, now)
+    return True
+
+
+async def _reserve_password_attempt(deps: AuthDeps, limits: dict[str, int], now: int) -> list[int]:
+    """Count a password attempt as a failure BEFORE its password is checked (the caller
+    takes it back on success), under a lock on its throttle keys: however many attempts
+    run at once, no more than the limit are ever checked in a window."""
+    window_start = now - deps.login_failure_window_ms
+    retry_after: int | None = None
+    async with deps.uow() as uow:
+        await store.lock_throttle_keys(uow.conn, list(limits))
+        for key, limit in limits.items():
+            times = await store.login_failure_times(uow.conn, key, window_start)
+            wait = domain.retry_after_seconds(times, now, limit, deps.login_failure_window_ms)
+            if wait is not None:
+                retry_after = max(wait, retry_after or 0)
+        if retry_after is None:
+            return await store.record_login_failure(uow.conn, list(limits), now, window_start)
+    raise MessengerError(
+        ErrorCode.RATE_LIMITED,
+        f"Too many failed password attempts; try again in {retry_after} seconds.",
+        retry_after=retry_after,
+    )
 
 
 async def _with_sessions_revoked(
@@ -163,8 +202,7 @@ async def resend_verification(deps: AuthDeps, email: str) -> None:
     async with deps.uow() as uow:
         account = await store.find_account_by_email(uow.conn, domain.email_key(email))
         if account is not None and not account.email_verified:
-            await _send_token(uow, deps, account, TokenPurpose.VERIFY, now_ms())
-            sent = True
+            sent = await _send_token_within_cap(uow, deps, account, TokenPurpose.VERIFY)
     if sent:
         deps.wake_mailer()
 
@@ -177,8 +215,7 @@ async def forgot_password(deps: AuthDeps, email: str) -> None:
     async with deps.uow() as uow:
         account = await store.find_account_by_email(uow.conn, domain.email_key(email))
         if account is not None:
-            await _send_token(uow, deps, account, TokenPurpose.RESET, now_ms())
-            sent = True
+            sent = await _send_token_within_cap(uow, deps, account, TokenPurpose.RESET)
     if sent:
         deps.wake_mailer()
 
@@ -219,6 +256,13 @@ async def change_password(
         account = await store.get_account(conn, user_id)
     if account is None:
         raise not_found("account")
+    # Guesses here count with failed logins: a stolen access token must not be a way to
+    # try passwords without limit. While throttled the answer is 429 whatever the
+    # password, or 403-versus-429 would tell a guess right from wrong.
+    account_key = domain.throttle_key("account", user_id)
+    reserved = await _reserve_password_attempt(
+        deps, {account_key: deps.max_login_failures}, now_ms()
+    )
     current = domain.password_for_check(current_password)
     matched = await deps.passwords.verify(account.password_hash, current or "")
     if current is None or not matched:
@@ -229,6 +273,8 @@ async def change_password(
         async with deps.uow() as uow:
             await store.set_password_hash(uow.conn, user_id, password_hash)
             await store.use_all_email_tokens(uow.conn, user_id, TokenPurpose.RESET, now_ms())
+            await store.forget_login_failures(uow.conn, reserved)
+            await store.clear_login_failures(uow.conn, account_key)
 
     await _with_sessions_revoked(deps, user_id, session_id, "password_changed", commit)
 
@@ -241,48 +287,31 @@ async def login(
     device = domain.check_device_name(device_name)
     login_lower = login.lower()
     now = now_ms()
-    window_start = now - deps.login_failure_window_ms
     account: Account | None = None
-    async with read_transaction(deps.uow.engine) as conn:
-        if 0 < len(login_lower) <= domain.MAX_LOGIN and "\x00" not in login_lower:
+    if 0 < len(login_lower) <= domain.MAX_LOGIN and "\x00" not in login_lower:
+        async with read_transaction(deps.uow.engine) as conn:
             account = await store.find_account_by_login(conn, login_lower)
-        account_key = (
-            domain.throttle_key("account", account.id)
-            if account is not None
-            else domain.throttle_key("login", login_lower)
-        )
-        limits = {account_key: deps.max_login_failures}
-        if client_address:
-            limits[domain.throttle_key("address", client_address)] = (
-                deps.max_login_failures_per_address
-            )
-        keys = list(limits)
-        failures = {k: await store.login_failure_times(conn, k, window_start) for k in keys}
-    waits = [
-        domain.retry_after_seconds(failures[key], now, limit, deps.login_failure_window_ms)
-        for key, limit in limits.items()
-    ]
-    retry_after = max((w for w in waits if w is not None), default=None)
-    if retry_after is not None:
-        raise MessengerError(
-            ErrorCode.RATE_LIMITED,
-            f"Too many failed logins; try again in {retry_after} seconds.",
-            retry_after=retry_after,
-        )
+    account_key = (
+        domain.throttle_key("account", account.id)
+        if account is not None
+        else domain.throttle_key("login", login_lower)
+    )
+    limits = {account_key: deps.max_login_failures}
+    if client_address:
+        limits[domain.throttle_key("address", client_address)] = deps.max_login_failures_per_address
+    reserved = await _reserve_password_attempt(deps, limits, now)
 
     candidate = domain.password_for_check(password)
     stored_hash = account.password_hash if account is not None else None
     matched = await deps.passwords.verify(stored_hash, candidate or "")
     if account is None or candidate is None or not matched:
-        async with deps.uow() as uow:
-            await store.record_login_failure(uow.conn, keys, now, window_start)
         raise _invalid_credentials()
 
     rehash = deps.passwords.needs_rehash(account.password_hash)
     new_hash = await deps.passwords.hash(candidate) if rehash else None
-    if new_hash is not None or failures[account_key]:
-        async with deps.uow() as uow:
-            if new_hash is not None:
-                await store.set_password_hash(uow.conn, account.id, new_hash)
-            await store.clear_login_failures(uow.conn, account_key)
+    async with deps.uow() as uow:
+        if new_hash is not None:
+            await store.set_password_hash(uow.conn, account.id, new_hash)
+        await store.forget_login_failures(uow.conn, reserved)
+        await store.clear_login_failures(uow.conn, account_key)
     return await deps.sessions.create_session(account.id, device)

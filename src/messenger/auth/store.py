@@ -19,8 +19,10 @@ from sqlalchemy import (
     Text,
     delete,
     false,
+    func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -296,16 +298,51 @@ async def login_failure_times(conn: AsyncConnection, key_hash: str, since: int) 
     return list(rows.scalars())
 
 
+async def lock_throttle_keys(conn: AsyncConnection, key_hashes: Sequence[str]) -> None:
+    """Serialize attempts on the same keys until the transaction ends, so that two
+    concurrent attempts cannot both see room under the limit. SQLite needs nothing: its
+    write transactions (BEGIN IMMEDIATE) already run one at a time."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(key_hashes):
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
+
+
 async def record_login_failure(
     conn: AsyncConnection, key_hashes: Sequence[str], now: int, forget_before: int
-) -> None:
-    """Count one failure under every key, and forget those keys' failures that have
-    left the window (the table stays small)."""
+) -> list[int]:
+    """Count one failure under every key (an attempt is counted before its password is
+    checked, and uncounted if it succeeds), and forget those keys' failures that have
+    left the window (the table stays small). Returns the new rows' ids."""
     f = login_failures
     await conn.execute(
         delete(f).where(f.c.key_hash.in_(key_hashes), f.c.failed_at_ms <= forget_before)
     )
-    await conn.execute(f.insert(), [{"key_hash": k, "failed_at_ms": now} for k in key_hashes])
+    ids = []
+    for key in key_hashes:
+        inserted = await conn.execute(
+            f.insert().values(key_hash=key, failed_at_ms=now).returning(f.c.id)
+        )
+        ids.append(int(inserted.scalar_one()))
+    return ids
+
+
+async def forget_login_failures(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    await conn.execute(delete(login_failures).where(login_failures.c.id.in_(ids)))
+
+
+async def count_recent_email_tokens(
+    conn: AsyncConnection, user_id: str, purpose: TokenPurpose, since: int
+) -> int:
+    t = email_tokens
+    counted = await conn.scalar(
+        select(func.count())
+        .select_from(t)
+        .where(t.c.user_id == user_id, t.c.purpose == purpose.value, t.c.created_at_ms > since)
+    )
+    return int(counted or 0)
 
 
 async def clear_login_failures(conn: AsyncConnection, key_hash: str) -> None:

@@ -27,6 +27,7 @@ from messenger.platform.logging import log
 QUEUE_LIMIT = 64
 """Frames a socket may have waiting beyond what its TCP buffers (often megabytes) hold."""
 SWEEP_SECONDS = 10.0
+ROUTING_WAIT_SECONDS = 10.0
 
 OPEN_SOCKETS = Gauge("messenger_ws_connections", "Open WebSockets on this gateway instance")
 ENDED = Counter("messenger_ws_ended_total", "WebSockets ended by the server", ["reason"])
@@ -100,6 +101,9 @@ class Hub:
         self._check_session = check_session
         self._links: dict[str, _UserLink] = {}
         self._by_session: dict[str, set[Connection]] = {}
+        self.routing = asyncio.Event()
+        """Set once this instance has joined the router's consumers: before that, an
+        event published now might be routed by nobody (they start at new events)."""
 
     async def attach(self, connection: Connection) -> None:
         """Register the socket; returns once its user's subscription is live at the NATS
@@ -128,6 +132,8 @@ class Hub:
             await link.live.wait()
             if link.failed:
                 raise MessengerError(ErrorCode.UNAVAILABLE, "Real-time delivery is unavailable.")
+        async with asyncio.timeout(ROUTING_WAIT_SECONDS):
+            await self.routing.wait()
         try:
             await self._check_session(caller)
         except MessengerError as exc:

@@ -36,8 +36,9 @@ MAX_ACK_PENDING = 20_000
 
 
 class Router:
-    def __init__(self, nc: NatsClient, are_friends: AreFriends) -> None:
+    def __init__(self, nc: NatsClient, are_friends: AreFriends, joined: asyncio.Event) -> None:
         self._nc = nc
+        self._joined = joined
         self._js: JetStreamContext = nc.jetstream()
         self._are_friends = are_friends
         self._checks: set[asyncio.Task[None]] = set()
@@ -48,6 +49,7 @@ class Router:
         subscriptions = [
             await self._join(durable, subject) for durable, subject in CONSUMERS.items()
         ]
+        self._joined.set()
         try:
             await asyncio.Event().wait()
         finally:
@@ -123,7 +125,7 @@ class Router:
 async def running(nc: NatsClient, hub: Hub, are_friends: AreFriends) -> AsyncIterator[None]:
     """The router and the hub's session sweep, for as long as the gateway serves."""
     tasks = [
-        asyncio.create_task(Router(nc, are_friends).run(), name="realtime-router"),
+        asyncio.create_task(Router(nc, are_friends, hub.routing).run(), name="realtime-router"),
         asyncio.create_task(hub.sweep_forever(), name="realtime-sweep"),
     ]
     try:

@@ -66,8 +66,9 @@ async def serve_socket(websocket: WebSocket, hub: Hub, caller: Caller) -> None:
             await websocket.send_text(READY.decode())
             writer = asyncio.create_task(_write(websocket, connection))
             await connection.done.wait()
-    except MessengerError as exc:
-        log.warning("websocket not attached", error=exc.message)
+    except Exception as exc:
+        # NATS unreachable, or the client left during the handshake.
+        log.warning("websocket ended early", error=str(exc))
         with contextlib.suppress(Exception):
             await websocket.close(1011)
         return
