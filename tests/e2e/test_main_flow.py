@@ -73,6 +73,7 @@ async def test_register_verify_and_login(client: httpx.AsyncClient, system: Syst
         "/v1/auth/login", json={"login": unique("nobody"), "password": "wrong-password"}
     )
     assert bad_password.status_code == unknown_user.status_code == 401
+    assert bad_password.headers["content-type"] == "application/json; charset=utf-8"
     assert bad_password.json() == unknown_user.json()
     assert error_code(bad_password) == "invalid_credentials"
 

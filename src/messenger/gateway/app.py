@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from messenger.gateway.deps import Gateway
 from messenger.gateway.realtime import ws
 from messenger.gateway.routes import accounts, conversations, friends, ops, profiles, sessions
-from messenger.platform.http import RequestContextMiddleware, install_error_handlers
+from messenger.platform.http import JSONResponse, RequestContextMiddleware, install_error_handlers
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -17,6 +17,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         description="The public REST API of the messenger (API.md).",
         # API.md: unknown paths are 404 in the error shape, never a redirect.
         redirect_slashes=False,
+        default_response_class=JSONResponse,
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service="gateway")

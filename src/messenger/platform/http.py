@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse as _StarletteJSONResponse
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,6 +30,13 @@ REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class JSONResponse(_StarletteJSONResponse):
+    """API.md's content type: `application/json; charset=utf-8`."""
+
+    media_type = "application/json; charset=utf-8"
+
 
 REQUESTS = Counter(
     "messenger_http_requests_total",

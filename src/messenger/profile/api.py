@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from messenger.platform.errors import ErrorCode, MessengerError, invalid, not_found
 from messenger.platform.http import (
+    JSONResponse,
     RequestContextMiddleware,
     install_error_handlers,
     metrics_response,

@@ -90,6 +90,14 @@ async def test_bad_claims_are_unauthenticated(overrides: dict[str, Any]) -> None
     await expect(TokenVerifier(keys.fetch), keys.token(**overrides), ErrorCode.UNAUTHENTICATED)
 
 
+async def test_an_iat_a_little_ahead_is_clock_skew_and_accepted() -> None:
+    """A session-service clock a few seconds ahead of the gateway's must not log anyone out."""
+    keys = KeyServer()
+    ahead = int(time.time()) + 20
+    caller = await TokenVerifier(keys.fetch).verify(keys.token(iat=ahead, exp=ahead + 900))
+    assert caller.user_id
+
+
 async def test_a_token_of_another_type_is_unauthenticated() -> None:
     keys = KeyServer()
     await expect(TokenVerifier(keys.fetch), keys.token(typ="JWT"), ErrorCode.UNAUTHENTICATED)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from messenger.platform.errors import not_found
+from messenger.platform.http import JSONResponse
 from messenger.platform.ids import is_valid_id
 
 

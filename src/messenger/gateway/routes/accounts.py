@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from messenger.gateway.auth import Caller
 from messenger.gateway.deps import Gateway
@@ -20,7 +20,7 @@ from messenger.gateway.schemas import (
 )
 from messenger.pb.auth.v1 import auth_pb2 as auth_pb
 from messenger.pb.session.v1 import session_pb2 as session_pb
-from messenger.platform.http import read_json
+from messenger.platform.http import JSONResponse, read_json
 
 
 def token_json(pair: auth_pb.LoginResponse | session_pb.TokenPair) -> JSONResponse:

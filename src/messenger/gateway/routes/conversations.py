@@ -8,7 +8,6 @@ see the conversation at all.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 
 from messenger.gateway.auth import Caller
 from messenger.gateway.deps import Gateway
@@ -17,7 +16,7 @@ from messenger.gateway.schemas import SeenBody, SendMessageBody, UserRefBody, bo
 from messenger.pb.messaging.v1 import messaging_pb2 as messaging_pb
 from messenger.platform.clock import to_rfc3339
 from messenger.platform.errors import MessengerError
-from messenger.platform.http import read_json
+from messenger.platform.http import JSONResponse, read_json
 
 
 def message_json(message: messaging_pb.Message) -> dict[str, Any]:

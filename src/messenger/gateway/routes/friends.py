@@ -3,14 +3,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from messenger.gateway.auth import Caller
 from messenger.gateway.deps import Gateway
 from messenger.gateway.routes import json_response, no_content, require_id
 from messenger.gateway.schemas import UserRefBody, body_doc
 from messenger.platform.clock import to_rfc3339
-from messenger.platform.http import read_json
+from messenger.platform.http import JSONResponse, read_json
 
 
 def build(gw: Gateway) -> APIRouter:

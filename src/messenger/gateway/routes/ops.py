@@ -3,12 +3,12 @@
 import asyncio
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from messenger.gateway.deps import Gateway
 from messenger.gateway.routes import json_response
 from messenger.platform.errors import ErrorCode, MessengerError
-from messenger.platform.http import metrics_response
+from messenger.platform.http import JSONResponse, metrics_response
 
 
 def build(gw: Gateway) -> APIRouter:

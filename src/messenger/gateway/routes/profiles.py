@@ -7,7 +7,7 @@ The gateway answers from its profile cache when it can; a matching `If-None-Matc
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from messenger.gateway.auth import Caller
 from messenger.gateway.clients import ProfileDoc
@@ -16,7 +16,7 @@ from messenger.gateway.routes import json_response, require_id
 from messenger.gateway.schemas import ProfilePatchBody, body_doc
 from messenger.platform.clock import to_rfc3339
 from messenger.platform.errors import invalid
-from messenger.platform.http import read_json, reject_bad_strings
+from messenger.platform.http import JSONResponse, read_json, reject_bad_strings
 
 CACHE_CONTROL = "private, no-cache"
 

@@ -3,12 +3,13 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from messenger.gateway.auth import Caller
 from messenger.gateway.deps import Gateway
 from messenger.gateway.routes import json_response, no_content, require_id
 from messenger.platform.clock import to_rfc3339
+from messenger.platform.http import JSONResponse
 
 
 def build(gw: Gateway) -> APIRouter:
