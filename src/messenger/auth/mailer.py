@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from messenger.auth import store
 from messenger.auth.sealing import MailSealer, UnreadableMailError
 from messenger.auth.store import OutgoingMail
+from messenger.platform.batches import drain_forever
 from messenger.platform.clock import now_ms
 from messenger.platform.db import read_transaction
 from messenger.platform.logging import log
@@ -105,19 +106,13 @@ class Mailer:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                handled = await self.deliver_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("mailer failed; retrying")
-                handled = 0
-            if handled >= self._batch_size:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+        await drain_forever(
+            self.deliver_due,
+            batch_size=self._batch_size,
+            wake=self._wake,
+            poll_seconds=self._poll_seconds,
+            name="mailer",
+        )
 
     async def deliver_due(self) -> int:
         """Deliver one batch of due mail; returns how many rows it looked at."""

@@ -8,7 +8,6 @@ by its `Nats-Msg-Id`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from nats.js import JetStreamContext
 from sqlalchemy import (
@@ -26,10 +25,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from messenger.platform.batches import drain_forever
 from messenger.platform.clock import now_ms
 from messenger.platform.db import write_transaction
 from messenger.platform.events import Envelope
-from messenger.platform.logging import log
 
 _KEEP_PUBLISHED_MS = 3600 * 1000
 
@@ -95,29 +94,26 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
+        self._last_purge_ms = 0
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        last_purge = 0
-        while True:
-            try:
-                sent = await self.publish_pending()
-                if now_ms() - last_purge > 60_000:
-                    await self._purge()
-                    last_purge = now_ms()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                await asyncio.sleep(self._poll_seconds)
-                continue
-            if sent >= self._batch_size:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
-            self._wake.clear()
+        await drain_forever(
+            self._publish_and_purge,
+            batch_size=self._batch_size,
+            wake=self._wake,
+            poll_seconds=self._poll_seconds,
+            name="outbox-relay",
+        )
+
+    async def _publish_and_purge(self) -> int:
+        sent = await self.publish_pending()
+        if now_ms() - self._last_purge_ms > 60_000:
+            await self._purge()
+            self._last_purge_ms = now_ms()
+        return sent
 
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many rows it sent."""
