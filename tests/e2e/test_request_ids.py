@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import System, register, unique
+from tests.e2e.harness import System, eventually, register, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.backend_neutral]
 
@@ -43,12 +43,19 @@ async def test_request_id_is_in_every_services_log(chatty_system: System) -> Non
         )
         assert profile.status_code in (200, 404)
 
-    services = set()
-    for line in system.log_path.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("request_id") == request_id:
-            services.add(record.get("service"))
-    assert {"gateway", "auth", "session", "profile"} <= services
+    def services_that_logged() -> set[object]:
+        found = set()
+        for line in system.log_path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("request_id") == request_id:
+                found.add(record.get("service"))
+        return found
+
+    # A service writes its line after its response is sent: give the last one a moment.
+    async def all_logged() -> bool:
+        return {"gateway", "auth", "session", "profile"} <= services_that_logged()
+
+    await eventually(all_logged, timeout=5)
