@@ -10,6 +10,8 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import uvloop
+
 from messenger import bench
 from messenger.platform.config import SERVICES, Settings, load_settings
 from messenger.platform.logging import configure_logging
@@ -68,4 +70,4 @@ def run_until_signalled(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    asyncio.run(runner())
+    uvloop.run(runner())

@@ -55,3 +55,10 @@ class ContactApi(ContactServiceServicer):
     async def IsFriend(self, request: pb.FriendPair, context: Any) -> pb.IsFriendResponse:
         friends = await service.is_friend(self._uow, request.user_id, request.other_user_id)
         return pb.IsFriendResponse(friends=friends)
+
+    @override
+    async def AreFriends(
+        self, request: pb.AreFriendsRequest, context: Any
+    ) -> pb.AreFriendsResponse:
+        pairs = [(p.user_id, p.other_user_id) for p in request.pairs]
+        return pb.AreFriendsResponse(friends=await service.friends_among(self._uow, pairs))

@@ -14,11 +14,18 @@ ACCEPTED = "accepted"
 REASON_REMOVED = "removed"
 REASON_CANCELLED = "cancelled"
 REASON_DECLINED = "declined"
+MAX_PAIRS_PER_QUESTION = 1000
 
 
 def ordered_pair(a: str, b: str) -> tuple[str, str]:
     """The pair's key: the same whichever side acts, so the pair can only exist once."""
     return (a, b) if a < b else (b, a)
+
+
+def require_pair_count(count: int) -> None:
+    """AreFriends answers in one query; a bound keeps that query small."""
+    if count > MAX_PAIRS_PER_QUESTION:
+        raise invalid(f"Ask about at most {MAX_PAIRS_PER_QUESTION} pairs at once.", field="pairs")
 
 
 @dataclass(frozen=True)

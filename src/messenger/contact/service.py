@@ -99,7 +99,13 @@ async def get_friends(uow_factory: UnitOfWorkFactory, user_id: str) -> FriendLis
 
 
 async def is_friend(uow_factory: UnitOfWorkFactory, user_id: str, other_id: str) -> bool:
-    if user_id == other_id:
-        return False
+    return (await friends_among(uow_factory, [(user_id, other_id)]))[0]
+
+
+async def friends_among(uow_factory: UnitOfWorkFactory, pairs: list[tuple[str, str]]) -> list[bool]:
+    """For each (user, other) pair, in order: are they friends now? One query for all."""
+    domain.require_pair_count(len(pairs))
+    wanted = {domain.ordered_pair(a, b) for a, b in pairs if a != b}
     async with read_transaction(uow_factory.engine) as conn:
-        return await store.are_friends(conn, user_id, other_id)
+        friends = await store.accepted_among(conn, wanted)
+    return [a != b and domain.ordered_pair(a, b) in friends for a, b in pairs]

@@ -13,11 +13,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     delete,
     exists,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -157,17 +157,16 @@ async def friendships_of(conn: AsyncConnection, user_id: str) -> list[Friendship
     return [_to_friendship(row) for row in rows]
 
 
-async def are_friends(conn: AsyncConnection, a: str, b: str) -> bool:
-    low, high = ordered_pair(a, b)
-    found = await conn.scalar(
-        select(
-            exists().where(
-                and_(
-                    friendships.c.user_low == low,
-                    friendships.c.user_high == high,
-                    friendships.c.status == ACCEPTED,
-                )
-            )
+async def accepted_among(
+    conn: AsyncConnection, pairs: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which of these ordered (low, high) pairs are accepted friendships."""
+    if not pairs:
+        return set()
+    rows = await conn.execute(
+        select(friendships.c.user_low, friendships.c.user_high).where(
+            tuple_(friendships.c.user_low, friendships.c.user_high).in_(sorted(pairs)),
+            friendships.c.status == ACCEPTED,
         )
     )
-    return bool(found)
+    return {(row.user_low, row.user_high) for row in rows}

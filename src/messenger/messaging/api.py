@@ -7,7 +7,9 @@ from typing import Any
 from typing_extensions import override
 
 from messenger.messaging import service
+from messenger.messaging.directory import Directory
 from messenger.messaging.domain import ConversationView, Message
+from messenger.messaging.sending import Sender
 from messenger.messaging.service import Friendships
 from messenger.pb.messaging.v1 import messaging_pb2 as pb
 from messenger.pb.messaging.v1.messaging_pb2_grpc import MessagingServiceServicer
@@ -45,9 +47,17 @@ def _conversation(view: ConversationView) -> pb.Conversation:
 
 
 class MessagingApi(MessagingServiceServicer):
-    def __init__(self, uow_factory: UnitOfWorkFactory, friendships: Friendships) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        friendships: Friendships,
+        directory: Directory,
+        sender: Sender,
+    ) -> None:
         self._uow = uow_factory
         self._friendships = friendships
+        self._directory = directory
+        self._sender = sender
 
     @override
     async def OpenDirectConversation(
@@ -81,8 +91,8 @@ class MessagingApi(MessagingServiceServicer):
         self, request: pb.SendMessageRequest, context: Any
     ) -> pb.SendMessageResponse:
         sent = await service.send_message(
-            self._uow,
-            self._friendships,
+            self._directory,
+            self._sender,
             request.user_id,
             request.conversation_id,
             request.text,

@@ -1,7 +1,8 @@
 """messaging's view of contact-service: is this pair friends, right now?
 
-Asked synchronously on every send and every conversation list, because API.md says
-friendship changes take effect at once; events would arrive a moment later.
+Asked synchronously for every send (once per batch of sends) and every conversation
+list, because API.md says friendship changes take effect at once; events would arrive a
+moment later.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ class ContactClient:
         request = pb.FriendPair(user_id=user_id, other_user_id=other_id)
         response = await rpc(self._stub.IsFriend, request, deadline=self._deadline)
         return bool(response.friends)
+
+    async def friends_among(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """One call for a whole batch of sends (contact answers at most 1000 pairs)."""
+        request = pb.AreFriendsRequest(
+            pairs=[pb.FriendPair(user_id=a, other_user_id=b) for a, b in pairs]
+        )
+        response = await rpc(self._stub.AreFriends, request, deadline=self._deadline)
+        return list(response.friends)
 
     async def friends_of(self, user_id: str) -> set[str]:
         request = pb.GetFriendsRequest(user_id=user_id)

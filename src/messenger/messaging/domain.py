@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from messenger.platform.errors import ErrorCode, MessengerError, invalid
 
@@ -18,6 +19,26 @@ _CLIENT_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def ordered_members(a: str, b: str) -> tuple[str, str]:
     """A direct conversation's key: the same whichever member opens it."""
     return (a, b) if a < b else (b, a)
+
+
+@dataclass(frozen=True)
+class Members:
+    """Who is in a conversation. It never changes once the conversation exists, so it
+    can be cached exactly (see directory.py)."""
+
+    conversation_id: str
+    member_low: str
+    member_high: str
+
+    @property
+    def members(self) -> list[str]:
+        return [self.member_low, self.member_high]
+
+    def has_member(self, user_id: str) -> bool:
+        return user_id in (self.member_low, self.member_high)
+
+    def other(self, user_id: str) -> str:
+        return self.member_high if user_id == self.member_low else self.member_low
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,10 @@ class Conversation:
 
     def other(self, user_id: str) -> str:
         return self.member_high if user_id == self.member_low else self.member_low
+
+    @property
+    def membership(self) -> Members:
+        return Members(self.id, self.member_low, self.member_high)
 
 
 @dataclass(frozen=True)
@@ -80,7 +105,14 @@ def newest_first(views: list[ConversationView]) -> list[ConversationView]:
     return sorted(views, key=key, reverse=True)
 
 
-def require_member(conversation: Conversation | None, user_id: str) -> Conversation:
+class _HasMembers(Protocol):
+    def has_member(self, user_id: str) -> bool: ...
+
+
+_C = TypeVar("_C", bound=_HasMembers)
+
+
+def require_member(conversation: _C | None, user_id: str) -> _C:
     """An unknown conversation and someone else's look the same: not found."""
     if conversation is None or not conversation.has_member(user_id):
         raise MessengerError(ErrorCode.NOT_FOUND, "No such conversation.")
@@ -92,11 +124,13 @@ def require_other_user(user_id: str, other_id: str) -> None:
         raise invalid("You cannot open a conversation with yourself.", field="user_id")
 
 
+def not_friends() -> MessengerError:
+    return MessengerError(ErrorCode.NOT_FRIENDS, "You can only message users who are your friends.")
+
+
 def require_friends(are_friends: bool) -> None:
     if not are_friends:
-        raise MessengerError(
-            ErrorCode.NOT_FRIENDS, "You can only message users who are your friends."
-        )
+        raise not_friends()
 
 
 def validate_text(text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from messenger.messaging import domain, store
-from messenger.messaging.domain import Conversation, Message
+from messenger.messaging.domain import Members, Message
 from messenger.platform.clock import now_ms, to_rfc3339
 from messenger.platform.events import Envelope
 from messenger.platform.ids import new_id
@@ -28,20 +28,20 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
 
 
-def message_sent(conversation: Conversation, message: Message) -> dict[str, Any]:
+def message_sent(members: Members, message: Message) -> dict[str, Any]:
     return {
-        "conversation_id": conversation.id,
-        "members": conversation.members,
+        "conversation_id": members.conversation_id,
+        "members": members.members,
         "message": message_payload(message),
     }
 
 
-def message_seen(conversation: Conversation, user_id: str, seq: int) -> dict[str, Any]:
+def message_seen(members: Members, user_id: str, seq: int) -> dict[str, Any]:
     return {
-        "conversation_id": conversation.id,
+        "conversation_id": members.conversation_id,
         "user_id": user_id,
         "seq": seq,
-        "members": conversation.members,
+        "members": members.members,
     }
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from messenger.messaging import events, store
 from messenger.messaging.api import SERVICE_NAME, MessagingApi
 from messenger.messaging.contact_client import ContactClient
+from messenger.messaging.directory import Directory
+from messenger.messaging.sending import Sender
 from messenger.pb.messaging.v1.messaging_pb2_grpc import add_MessagingServiceServicer_to_server
 from messenger.platform.bus import EventConsumer
 from messenger.platform.config import Settings
@@ -31,7 +33,7 @@ async def serve(settings: Settings) -> None:
             [
                 ServiceRegistration(
                     add_MessagingServiceServicer_to_server,
-                    MessagingApi(rt.uow, contact),
+                    MessagingApi(rt.uow, contact, Directory(rt.engine), Sender(rt.uow, contact)),
                     SERVICE_NAME,
                 )
             ],

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from messenger.messaging import domain, events, store
+from messenger.messaging.directory import Directory
 from messenger.messaging.domain import Conversation, ConversationView, Message
+from messenger.messaging.sending import Sender, Sent
 from messenger.platform.clock import now_ms
 from messenger.platform.db import read_transaction
 from messenger.platform.ids import new_id
@@ -21,16 +23,12 @@ class Friendships(Protocol):
 
     async def friends_of(self, user_id: str) -> set[str]: ...
 
+    async def friends_among(self, pairs: list[tuple[str, str]]) -> list[bool]: ...
+
 
 @dataclass(frozen=True)
 class Opened:
     view: ConversationView
-    created: bool
-
-
-@dataclass(frozen=True)
-class Sent:
-    message: Message
     created: bool
 
 
@@ -62,61 +60,20 @@ async def open_direct_conversation(
 
 
 async def send_message(
-    uow_factory: UnitOfWorkFactory,
-    friendships: Friendships,
+    directory: Directory,
+    sender: Sender,
     user_id: str,
     conversation_id: str,
     text: str,
     client_message_id: str,
 ) -> Sent:
     """Store one message with the next seq; a retry with the same client_message_id
-    returns the original (or CONFLICT when its text differs) and stores nothing."""
-    async with read_transaction(uow_factory.engine) as conn:
-        conversation = domain.require_member(
-            await store.get_conversation(conn, conversation_id), user_id
-        )
-        domain.validate_text(text)
-        domain.validate_client_message_id(client_message_id)
-        original = await store.find_by_client_id(conn, conversation.id, user_id, client_message_id)
-    if original is not None:
-        return Sent(domain.replayed(original, text), created=False)
-    domain.require_friends(await friendships.are_friends(user_id, conversation.other(user_id)))
-    try:
-        message = await _store_message(uow_factory, conversation, user_id, text, client_message_id)
-    except store.DuplicateKeyError:
-        # A concurrent send with the same client_message_id committed first.
-        async with read_transaction(uow_factory.engine) as conn:
-            original = await store.find_by_client_id(
-                conn, conversation.id, user_id, client_message_id
-            )
-        if original is None:
-            raise
-        return Sent(domain.replayed(original, text), created=False)
-    return Sent(message, created=True)
-
-
-async def _store_message(
-    uow_factory: UnitOfWorkFactory,
-    conversation: Conversation,
-    sender_id: str,
-    text: str,
-    client_message_id: str,
-) -> Message:
-    async with uow_factory() as uow:
-        seq, sent_at_ms = await store.allocate_seq(uow.conn, conversation.id, now_ms())
-        message = Message(
-            id=new_id(),
-            conversation_id=conversation.id,
-            seq=seq,
-            sender_id=sender_id,
-            text=text,
-            sent_at_ms=sent_at_ms,
-            client_message_id=client_message_id,
-        )
-        await store.add_message(uow.conn, message)
-        await store.advance_read_position(uow.conn, conversation.id, sender_id, seq)
-        uow.emit(events.MESSAGE_SENT, events.message_sent(conversation, message))
-    return message
+    returns the original (or CONFLICT when its text differs) and stores nothing.
+    Concurrent sends are written together (sending.py)."""
+    members = domain.require_member(await directory.members(conversation_id), user_id)
+    domain.validate_text(text)
+    domain.validate_client_message_id(client_message_id)
+    return await sender.send(members, user_id, text, client_message_id)
 
 
 async def get_messages(
@@ -159,7 +116,9 @@ async def mark_seen(
         if target is not None and await store.advance_read_position(
             uow.conn, conversation.id, user_id, target
         ):
-            uow.emit(events.MESSAGE_SEEN, events.message_seen(conversation, user_id, target))
+            uow.emit(
+                events.MESSAGE_SEEN, events.message_seen(conversation.membership, user_id, target)
+            )
         position = await store.read_position(uow.conn, conversation.id, user_id)
         unread = await store.unread_count(uow.conn, conversation.id, user_id)
     return Seen(conversation.id, position, unread)

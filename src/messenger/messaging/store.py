@@ -16,10 +16,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     case,
     func,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -268,61 +270,98 @@ async def advance_read_position(
     return bool(moved.rowcount)
 
 
-async def find_by_client_id(
-    conn: AsyncConnection, conversation_id: str, sender_id: str, client_message_id: str
-) -> Message | None:
-    row = (
-        await conn.execute(
-            select(messages).where(
-                messages.c.conversation_id == conversation_id,
-                messages.c.sender_id == sender_id,
-                messages.c.client_message_id == client_message_id,
-            )
+ClientKey = tuple[str, str, str]
+"""(conversation_id, sender_id, client_message_id): what makes a send a retry."""
+
+
+async def find_by_client_ids(
+    conn: AsyncConnection, keys: list[ClientKey]
+) -> dict[ClientKey, Message]:
+    """The stored messages among these client keys, in one query."""
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        select(messages).where(
+            tuple_(
+                messages.c.conversation_id, messages.c.sender_id, messages.c.client_message_id
+            ).in_(keys)
         )
-    ).first()
-    return None if row is None else _to_message(row)
+    )
+    found = (_to_message(row) for row in rows)
+    return {(m.conversation_id, m.sender_id, m.client_message_id): m for m in found}
 
 
-async def allocate_seq(conn: AsyncConnection, conversation_id: str, now_ms: int) -> tuple[int, int]:
-    """The next seq and the message's time, in one atomic UPDATE that holds the
-    conversation's row until commit: concurrent senders queue here, so seqs are unique
-    and, as a rollback returns the number, gap-free. Time never runs backwards with seq.
+async def allocate_seqs(
+    conn: AsyncConnection, counts: dict[str, int], now_ms: int
+) -> dict[str, tuple[int, int]]:
+    """Take `counts[id]` consecutive seqs in each conversation; returns each one's new
+    last seq and the messages' time (never earlier than the previous message's).
+
+    The UPDATE holds the conversations' rows until commit, so concurrent writers queue
+    and seqs are unique; a rollback returns the numbers, so they stay gap-free. On
+    PostgreSQL the rows are first locked in id order, so two writers cannot deadlock.
     """
-    row = (
-        await conn.execute(
-            update(conversations)
-            .where(conversations.c.id == conversation_id)
-            .values(
-                last_seq=conversations.c.last_seq + 1,
-                last_message_at_ms=case(
-                    (
-                        conversations.c.last_message_at_ms > now_ms,
-                        conversations.c.last_message_at_ms,
-                    ),
-                    else_=now_ms,
-                ),
-            )
-            .returning(conversations.c.last_seq, conversations.c.last_message_at_ms)
+    ids = sorted(counts)
+    await conn.execute(
+        select(conversations.c.id)
+        .where(conversations.c.id.in_(ids))
+        .order_by(conversations.c.id)
+        .with_for_update()
+    )
+    rows = await conn.execute(
+        update(conversations)
+        .where(conversations.c.id.in_(ids))
+        .values(
+            last_seq=conversations.c.last_seq + case(counts, value=conversations.c.id, else_=0),
+            last_message_at_ms=case(
+                (conversations.c.last_message_at_ms > now_ms, conversations.c.last_message_at_ms),
+                else_=now_ms,
+            ),
         )
-    ).one()
-    return int(row.last_seq), int(row.last_message_at_ms)
+        .returning(conversations.c.id, conversations.c.last_seq, conversations.c.last_message_at_ms)
+    )
+    return {row.id: (int(row.last_seq), int(row.last_message_at_ms)) for row in rows}
 
 
-async def add_message(conn: AsyncConnection, message: Message) -> None:
+async def add_messages(conn: AsyncConnection, batch: list[Message]) -> None:
+    """One multi-row INSERT; a unique key hit (a retry stored by another instance
+    meanwhile) fails the whole transaction."""
     try:
         await conn.execute(
-            messages.insert().values(
-                id=message.id,
-                conversation_id=message.conversation_id,
-                seq=message.seq,
-                sender_id=message.sender_id,
-                text=message.text,
-                sent_at_ms=message.sent_at_ms,
-                client_message_id=message.client_message_id,
-            )
+            messages.insert(),
+            [
+                {
+                    "id": m.id,
+                    "conversation_id": m.conversation_id,
+                    "seq": m.seq,
+                    "sender_id": m.sender_id,
+                    "text": m.text,
+                    "sent_at_ms": m.sent_at_ms,
+                    "client_message_id": m.client_message_id,
+                }
+                for m in batch
+            ],
         )
     except IntegrityError as exc:
         raise DuplicateKeyError(str(exc.orig)) from exc
+
+
+async def advance_read_positions(
+    conn: AsyncConnection, positions: list[tuple[str, str, int]]
+) -> None:
+    """`advance_read_position` for many (conversation_id, user_id, seq) at once."""
+    if not positions:
+        return
+    await conn.execute(
+        update(read_positions)
+        .where(
+            read_positions.c.conversation_id == bindparam("b_conversation"),
+            read_positions.c.user_id == bindparam("b_user"),
+            read_positions.c.last_seen_seq < bindparam("b_seq"),
+        )
+        .values(last_seen_seq=bindparam("b_seq")),
+        [{"b_conversation": c, "b_user": u, "b_seq": seq} for c, u, seq in positions],
+    )
 
 
 async def messages_page(

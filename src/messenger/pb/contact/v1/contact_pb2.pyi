@@ -237,3 +237,47 @@ class IsFriendResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IsFriendResponse: _TypeAlias = IsFriendResponse  # noqa: Y015
+
+@_typing.final
+class AreFriendsRequest(_message.Message):
+    """At most 1000 pairs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAIRS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pairs(self) -> _containers.RepeatedCompositeFieldContainer[Global___FriendPair]: ...
+    def __init__(
+        self,
+        *,
+        pairs: _abc.Iterable[Global___FriendPair] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pairs", b"pairs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AreFriendsRequest: _TypeAlias = AreFriendsRequest  # noqa: Y015
+
+@_typing.final
+class AreFriendsResponse(_message.Message):
+    """One answer per pair, in the order asked."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FRIENDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def friends(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bool]: ...
+    def __init__(
+        self,
+        *,
+        friends: _abc.Iterable[_builtins.bool] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["friends", b"friends"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AreFriendsResponse: _TypeAlias = AreFriendsResponse  # noqa: Y015

@@ -64,6 +64,11 @@ class ContactServiceStub:
                 request_serializer=messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.FriendPair.SerializeToString,
                 response_deserializer=messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.IsFriendResponse.FromString,
                 _registered_method=True)
+        self.AreFriends = channel.unary_unary(
+                '/messenger.contact.v1.ContactService/AreFriends',
+                request_serializer=messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.AreFriendsRequest.SerializeToString,
+                response_deserializer=messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.AreFriendsResponse.FromString,
+                _registered_method=True)
 
 
 class ContactServiceServicer:
@@ -105,6 +110,13 @@ class ContactServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AreFriends(self, request, context):
+        """IsFriend for many pairs at once: messaging asks once per batch of sends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContactServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +149,11 @@ def add_ContactServiceServicer_to_server(servicer, server):
                     servicer.IsFriend,
                     request_deserializer=messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.FriendPair.FromString,
                     response_serializer=messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.IsFriendResponse.SerializeToString,
+            ),
+            'AreFriends': grpc.unary_unary_rpc_method_handler(
+                    servicer.AreFriends,
+                    request_deserializer=messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.AreFriendsRequest.FromString,
+                    response_serializer=messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.AreFriendsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +318,33 @@ class ContactService:
             '/messenger.contact.v1.ContactService/IsFriend',
             messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.FriendPair.SerializeToString,
             messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.IsFriendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AreFriends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/messenger.contact.v1.ContactService/AreFriends',
+            messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.AreFriendsRequest.SerializeToString,
+            messenger_dot_pb_dot_contact_dot_v1_dot_contact__pb2.AreFriendsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,8 @@ class ContactServiceStub:
     RemoveFriend: _grpc.UnaryUnaryMultiCallable[_contact_pb2.FriendPair, _contact_pb2.Empty]
     GetFriends: _grpc.UnaryUnaryMultiCallable[_contact_pb2.GetFriendsRequest, _contact_pb2.GetFriendsResponse]
     IsFriend: _grpc.UnaryUnaryMultiCallable[_contact_pb2.FriendPair, _contact_pb2.IsFriendResponse]
+    AreFriends: _grpc.UnaryUnaryMultiCallable[_contact_pb2.AreFriendsRequest, _contact_pb2.AreFriendsResponse]
+    """IsFriend for many pairs at once: messaging asks once per batch of sends."""
 
 @_typing.type_check_only
 class ContactServiceAsyncStub(ContactServiceStub):
@@ -47,6 +49,8 @@ class ContactServiceAsyncStub(ContactServiceStub):
     RemoveFriend: _aio.UnaryUnaryMultiCallable[_contact_pb2.FriendPair, _contact_pb2.Empty]  # type: ignore[assignment]
     GetFriends: _aio.UnaryUnaryMultiCallable[_contact_pb2.GetFriendsRequest, _contact_pb2.GetFriendsResponse]  # type: ignore[assignment]
     IsFriend: _aio.UnaryUnaryMultiCallable[_contact_pb2.FriendPair, _contact_pb2.IsFriendResponse]  # type: ignore[assignment]
+    AreFriends: _aio.UnaryUnaryMultiCallable[_contact_pb2.AreFriendsRequest, _contact_pb2.AreFriendsResponse]  # type: ignore[assignment]
+    """IsFriend for many pairs at once: messaging asks once per batch of sends."""
 
 class ContactServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -90,5 +94,13 @@ class ContactServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _contact_pb2.FriendPair,
         context: _ServicerContext,
     ) -> _typing.Union[_contact_pb2.IsFriendResponse, _abc.Awaitable[_contact_pb2.IsFriendResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AreFriends(
+        self,
+        request: _contact_pb2.AreFriendsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_pb2.AreFriendsResponse, _abc.Awaitable[_contact_pb2.AreFriendsResponse]]:
+        """IsFriend for many pairs at once: messaging asks once per batch of sends."""
 
 def add_ContactServiceServicer_to_server(servicer: ContactServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
