@@ -178,3 +178,26 @@ async def test_bad_requests(contact: ContactServiceStub, make_users: Any) -> Non
             await coroutine
         assert exc.value.code is code
     assert not await is_friend(contact, a, a)
+
+
+async def test_are_friends_answers_each_pair_in_order(
+    contact: ContactServiceStub, make_users: Any
+) -> None:
+    a, b, c, d = await make_users(4)
+    await add(contact, a, b)
+    await call(contact.AcceptFriend, b, a)
+    await add(contact, a, c)  # pending only: not friends yet
+    asked = [(a, b), (b, a), (a, c), (c, d), (a, a), (a, "not-an-id"), (a, b)]
+    response = await rpc(
+        contact.AreFriends,
+        pb.AreFriendsRequest(pairs=[pb.FriendPair(user_id=u, other_user_id=o) for u, o in asked]),
+        deadline=DEADLINE,
+    )
+    assert list(response.friends) == [True, True, False, False, False, False, True]
+    empty = await rpc(contact.AreFriends, pb.AreFriendsRequest(), deadline=DEADLINE)
+    assert list(empty.friends) == []
+
+    too_many = pb.AreFriendsRequest(pairs=[pb.FriendPair(user_id=a, other_user_id=b)] * 1001)
+    with pytest.raises(MessengerError) as exc:
+        await rpc(contact.AreFriends, too_many, deadline=DEADLINE)
+    assert exc.value.code is ErrorCode.VALIDATION_FAILED

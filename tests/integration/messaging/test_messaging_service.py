@@ -252,3 +252,48 @@ async def test_message_sent_event(services: Services) -> None:
     await services.send(a, conversation, "hi there", "c-1")
     with pytest.raises(TimeoutError):
         await services.events("messenger.message.sent", 2, timeout=1)
+
+
+async def test_each_concurrent_send_gets_its_own_outcome(services: Services) -> None:
+    """Sends that arrive together are written together (group commit), but each still
+    gets what it would get alone: stored, replayed, CONFLICT or NOT_FRIENDS."""
+    a, b, c = await services.users(3)
+    with_b = await services.chat(a, b)
+    with_c = await services.chat(a, c)
+    await services.send(a, with_b, "earlier", "kept")
+    await services.unfriend(a, c)
+    calls = [
+        services.send(a, with_b, "fresh 1"),
+        services.send(a, with_b, "earlier", "kept"),
+        services.send(a, with_b, "changed", "kept"),
+        services.send(a, with_c, "to a former friend"),
+        services.send(c, with_c, "back to a", "same-key"),
+        services.send(b, with_b, "twice", "same-key"),
+        services.send(b, with_b, "twice", "same-key"),
+        services.send(b, with_b, "twice, but other text", "same-key"),
+        services.send(b, with_b, "fresh 2"),
+    ]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    codes = [o.code if isinstance(o, MessengerError) else None for o in outcomes]
+    assert codes == [
+        None,
+        None,
+        ErrorCode.CONFLICT,
+        ErrorCode.NOT_FRIENDS,
+        ErrorCode.NOT_FRIENDS,
+        None,
+        None,
+        ErrorCode.CONFLICT,
+        None,
+    ], outcomes
+    fresh_1, replay, _, _, _, first, again, _, fresh_2 = outcomes
+    assert not isinstance(replay, BaseException)
+    assert (replay.message.seq, replay.created) == (1, False)
+    assert not isinstance(first, BaseException)
+    assert not isinstance(again, BaseException)
+    assert first.message == again.message
+    assert [first.created, again.created].count(True) == 1
+    stored = [o for o in (fresh_1, first, fresh_2) if not isinstance(o, BaseException)]
+    assert sorted(s.message.seq for s in stored) == [2, 3, 4]
+    assert await services.messages(a, with_b) == ([1, 2, 3, 4], False)
+    assert await services.messages(a, with_c) == ([], False)
