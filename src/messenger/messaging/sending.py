@@ -1,6 +1,6 @@
 """Group commit for SendMessage: the sends that arrive while one batch is being written
-form the next batch, which shares one replay lookup, one friendship question to
-contact-service and one write transaction. Nothing waits on a timer: a lone send is
+form the next batch, which shares one friendship question to contact-service and one
+write transaction (which also finds the retries among them). Nothing waits on a timer: a lone send is
 written at once, and under load the cost per message falls as batches grow.
 
 Each send still gets API.md's order of outcomes: a retry returns its original (or
@@ -19,7 +19,6 @@ from messenger.messaging import domain, events, store
 from messenger.messaging.domain import Members, Message
 from messenger.messaging.store import ClientKey
 from messenger.platform.clock import now_ms
-from messenger.platform.db import read_transaction
 from messenger.platform.errors import MessengerError
 from messenger.platform.ids import new_id
 from messenger.platform.logging import bind_request_id, current_request_id
@@ -96,74 +95,54 @@ class Sender:
 
     async def _settle(self, batch: list[_Send]) -> None:
         firsts: dict[ClientKey, _Send] = {}
-        repeats: list[_Send] = []
         for send in batch:
-            if send.key in firsts:
-                repeats.append(send)
-            else:
-                firsts[send.key] = send
-        known: dict[ClientKey, Message] = {}
+            firsts.setdefault(send.key, send)
         pending = list(firsts.values())
+        # Asked before knowing which sends are retries (those need no friendship):
+        # so that no RPC runs inside the write transaction.
+        friends = await self._friendships_of(pending)
         for attempt in range(_WRITE_ATTEMPTS):
-            pending = await self._without_replays(pending, known)
-            pending = await self._only_friends(pending)
             try:
-                await self._write(pending, known)
+                originals, stored = await self._write(pending, friends)
                 break
             except store.DuplicateKeyError:
                 # Another instance stored one of these retries meanwhile: look again.
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise
-        for send in repeats:
-            original = known.get(send.key)
-            if original is not None:
-                _replay(send, original)
-                continue
-            # The first with this key failed (not friends), so this one fails alike.
-            error = firsts[send.key].outcome.exception()
-            assert error is not None
-            send.fail(error)
-
-    async def _without_replays(
-        self, sends: list[_Send], known: dict[ClientKey, Message]
-    ) -> list[_Send]:
-        async with read_transaction(self._uow.engine) as conn:
-            originals = await store.find_by_client_ids(conn, [s.key for s in sends])
-        known.update(originals)
-        fresh = []
-        for send in sends:
-            original = originals.get(send.key)
-            if original is None:
-                fresh.append(send)
-            else:
-                _replay(send, original)
-        return fresh
-
-    async def _only_friends(self, sends: list[_Send]) -> list[_Send]:
-        if not sends:
-            return []
-        pairs = sorted({(s.sender_id, s.members.other(s.sender_id)) for s in sends})
-        answers = dict(zip(pairs, await self._friendships.friends_among(pairs), strict=True))
-        allowed = []
-        for send in sends:
-            if answers[(send.sender_id, send.members.other(send.sender_id))]:
-                allowed.append(send)
+        for send in batch:
+            if send is firsts[send.key] and send.key in stored:
+                send.succeed(Sent(stored[send.key], created=True))
+            elif send.key in originals or send.key in stored:
+                _replay(send, originals.get(send.key) or stored[send.key])
             else:
                 send.fail(domain.not_friends())
-        return allowed
 
-    async def _write(self, sends: list[_Send], known: dict[ClientKey, Message]) -> None:
-        if not sends:
-            return
-        counts: dict[str, int] = {}
-        for send in sends:
-            conversation_id = send.members.conversation_id
-            counts[conversation_id] = counts.get(conversation_id, 0) + 1
-        stored: list[tuple[_Send, Message]] = []
+    async def _friendships_of(self, sends: list[_Send]) -> dict[tuple[str, str], bool]:
+        pairs = sorted({(s.sender_id, s.members.other(s.sender_id)) for s in sends})
+        return dict(zip(pairs, await self._friendships.friends_among(pairs), strict=True))
+
+    async def _write(
+        self, sends: list[_Send], friends: dict[tuple[str, str], bool]
+    ) -> tuple[dict[ClientKey, Message], dict[ClientKey, Message]]:
+        """One transaction: find the retries among `sends`, then store the others whose
+        sender may still write. Returns (originals of the retries, stored messages)."""
+        stored: dict[ClientKey, Message] = {}
         async with self._uow() as uow:
+            originals = await store.find_by_client_ids(uow.conn, [s.key for s in sends])
+            fresh = [
+                s
+                for s in sends
+                if s.key not in originals and friends[(s.sender_id, s.members.other(s.sender_id))]
+            ]
+            if not fresh:
+                return originals, stored
+            counts: dict[str, int] = {}
+            for send in fresh:
+                conversation_id = send.members.conversation_id
+                counts[conversation_id] = counts.get(conversation_id, 0) + 1
             allocated = await store.allocate_seqs(uow.conn, counts, now_ms())
             next_seq = {cid: last - counts[cid] + 1 for cid, (last, _) in allocated.items()}
-            for send in sends:
+            for send in fresh:
                 conversation_id = send.members.conversation_id
                 message = Message(
                     id=new_id(),
@@ -175,17 +154,15 @@ class Sender:
                     client_message_id=send.client_message_id,
                 )
                 next_seq[conversation_id] += 1
-                stored.append((send, message))
+                stored[send.key] = message
                 uow.emit(events.MESSAGE_SENT, events.message_sent(send.members, message))
-            await store.add_messages(uow.conn, [m for _, m in stored])
+            await store.add_messages(uow.conn, list(stored.values()))
             # Sending implies having read everything before it (API.md).
-            latest = {(m.conversation_id, m.sender_id): m.seq for _, m in stored}
+            latest = {(m.conversation_id, m.sender_id): m.seq for m in stored.values()}
             await store.advance_read_positions(
                 uow.conn, [(c, u, q) for (c, u), q in latest.items()]
             )
-        for send, message in stored:
-            known[send.key] = message
-            send.succeed(Sent(message, created=True))
+        return originals, stored
 
 
 def _replay(send: _Send, original: Message) -> None:

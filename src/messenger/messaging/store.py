@@ -299,15 +299,17 @@ async def allocate_seqs(
 
     The UPDATE holds the conversations' rows until commit, so concurrent writers queue
     and seqs are unique; a rollback returns the numbers, so they stay gap-free. On
-    PostgreSQL the rows are first locked in id order, so two writers cannot deadlock.
+    PostgreSQL the rows are first locked in id order, so two writers cannot deadlock
+    (SQLite has one writer at a time anyway).
     """
     ids = sorted(counts)
-    await conn.execute(
-        select(conversations.c.id)
-        .where(conversations.c.id.in_(ids))
-        .order_by(conversations.c.id)
-        .with_for_update()
-    )
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            select(conversations.c.id)
+            .where(conversations.c.id.in_(ids))
+            .order_by(conversations.c.id)
+            .with_for_update()
+        )
     rows = await conn.execute(
         update(conversations)
         .where(conversations.c.id.in_(ids))

@@ -88,7 +88,11 @@ def create_engine(url: URL) -> AsyncEngine:
     """
     if url.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # Every use of a connection ends its own transaction (write_transaction,
+    # read_transaction, the migrations), so the pool's rollback on return would only
+    # repeat a finished ROLLBACK or COMMIT: on SQLite that is one more round trip to
+    # aiosqlite's thread for every transaction.
+    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
