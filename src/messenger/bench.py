@@ -128,6 +128,36 @@ def memory_kib(pid: int, field_name: str) -> int:
     return int(value.split()[0]) if value else 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # utime and stime are the 14th and 15th fields; the split starts at the 3rd.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_message_ms(
+    before: dict[str, float], after: dict[str, float], messages: int
+) -> dict[str, float]:
+    """Each process's CPU during the load, per message sent: unlike the rate, this
+    hardly moves when other work shares the cores."""
+    if not messages:
+        return {}
+    spent = {name: after.get(name, 0.0) - used for name, used in before.items()}
+    return {
+        name: round(seconds * 1000 / messages, 2)
+        for name, seconds in sorted(spent.items(), key=lambda item: -item[1])
+    }
+
+
+def cpu_snapshot(processes: dict[str, int]) -> dict[str, float]:
+    snapshot = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    snapshot["bench"] = time.process_time()
+    return snapshot
+
+
 @contextlib.asynccontextmanager
 async def target(url: str | None) -> AsyncIterator[Target]:
     if url is not None:
@@ -501,16 +531,18 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
         ]
         mode = f"paced at {args.rate:g} msgs/s" if args.rate else f"{args.senders} senders"
         progress(f"{len(sockets)} sockets open; sending {args.messages} messages, {mode}")
+        processes = system.processes()
+        cpu_before = cpu_snapshot(processes)
         elapsed = await send_load(system.url, pairs, args, stats)
         stats.sending_done = True
         stats.check_done()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stats.all_delivered.wait(), DRAIN_SECONDS)
+        cpu = cpu_per_message_ms(cpu_before, cpu_snapshot(processes), stats.sent)
         lost = len(stats.sent_at)
         for connection in sockets:
             await connection.close()
         await asyncio.gather(*listeners, return_exceptions=True)
-        processes = system.processes()
         idle = None
         if args.idle_sockets and "gateway" in processes:
             progress(f"opening {args.idle_sockets} idle sockets")
@@ -542,9 +574,22 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             "p50": round(percentile(answers_ms, 0.50), 1),
             "p99": round(percentile(answers_ms, 0.99), 1),
         },
+        "cpu_ms_per_message": cpu,
         "peak_rss_mib": {name: round(value, 1) for name, value in peaks.items()},
         "idle_sockets": idle,
     }
+
+
+def _cpu_lines(cpu: dict[str, float]) -> list[str]:
+    if not cpu:
+        return []
+    total = sum(cpu.values())
+    line = "  CPU/message  " + ", ".join(f"{name} {ms} ms" for name, ms in cpu.items())
+    line += f" (total {total:.2f} ms"
+    if total > 0:
+        cores = os.cpu_count() or 1
+        line += f": {cores} cores allow at most {cores * 1000 / total:.0f} msgs/s"
+    return [line + ")"]
 
 
 def render(report: dict[str, Any]) -> str:
@@ -565,6 +610,7 @@ def render(report: dict[str, Any]) -> str:
         f"  send answer  POST answered in p50 {report['send_answer_ms']['p50']} ms, "
         f"p99 {report['send_answer_ms']['p99']} ms",
         f"  errors       {report['errors'] or 'none'}",
+        *_cpu_lines(report["cpu_ms_per_message"]),
         "  peak RSS     "
         + ", ".join(f"{name} {mib} MiB" for name, mib in report["peak_rss_mib"].items()),
     ]

@@ -126,5 +126,9 @@ async def test_bench_runs_to_the_end(system: System) -> None:
     assert report["errors"] == {}
     assert report["latency_ms"]["p99"] >= report["latency_ms"]["p50"] > 0
     assert {"gateway", "messaging", "nats-server"} <= set(report["peak_rss_mib"])
+    cpu = report["cpu_ms_per_message"]
+    assert {"gateway", "messaging", "contact", "nats-server", "bench"} <= set(cpu)
+    assert cpu["messaging"] > 0
+    assert cpu["gateway"] > 0
     assert report["idle_sockets"]["sockets"] == 20
     assert "sockets open" in done.stderr.decode()  # progress goes to stderr
