@@ -76,7 +76,7 @@ async def service_runtime(
         engine=engine,
         nats=nats,
         js=js,
-        uow=UnitOfWorkFactory(engine, outbox, producer=service, on_commit=relay.wake),
+        uow=UnitOfWorkFactory(engine, outbox, producer=service, on_commit=relay.hand_over),
         relay=relay,
     )
     runtime.spawn("outbox-relay", relay.run)

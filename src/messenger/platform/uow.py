@@ -26,7 +26,7 @@ class UnitOfWork:
         engine: AsyncEngine,
         outbox: Table,
         producer: str,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[list[Envelope]], None] | None = None,
     ) -> None:
         self._engine = engine
         self._outbox = outbox
@@ -75,7 +75,7 @@ class UnitOfWork:
         result: bool | None = await self._cm.__aexit__(exc_type, exc, tb)
         self._conn = None
         if exc is None and self._events and self._on_commit is not None:
-            self._on_commit()
+            self._on_commit(list(self._events))
         return result
 
 
@@ -87,7 +87,7 @@ class UnitOfWorkFactory:
         engine: AsyncEngine,
         outbox: Table,
         producer: str,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[list[Envelope]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.outbox = outbox

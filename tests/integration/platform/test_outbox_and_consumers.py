@@ -86,7 +86,7 @@ async def test_event_commits_with_state_and_is_relayed_once(
     engine: AsyncEngine, js: JetStreamContext
 ) -> None:
     relay = OutboxRelay(engine, outbox, js)
-    factory = UnitOfWorkFactory(engine, outbox, "test", on_commit=relay.wake)
+    factory = UnitOfWorkFactory(engine, outbox, "test")
     sent = await add_note(factory, "hello")
     assert await relay.publish_pending() == 1
     on_stream = await stream_messages(js, "messenger.user.created")
@@ -100,6 +100,32 @@ async def test_event_commits_with_state_and_is_relayed_once(
         await conn.execute(update(outbox).values(published_at_ms=None))
     assert await relay.publish_pending() == 1
     assert len(await stream_messages(js, "messenger.user.created")) == 1
+
+
+async def test_events_handed_over_on_commit_are_published_then_marked(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    relay = OutboxRelay(engine, outbox, js, poll_seconds=60, mark_seconds=0.1)
+    factory = UnitOfWorkFactory(engine, outbox, "test", on_commit=relay.hand_over)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.2)  # the relay's first poll has run and found nothing
+        sent = [await add_note(factory, f"n{i}") for i in range(3)]
+        for _ in range(100):
+            async with engine.connect() as conn:
+                unmarked = await conn.scalar(
+                    select(func.count())
+                    .select_from(outbox)
+                    .where(outbox.c.published_at_ms.is_(None))
+                )
+            if unmarked == 0:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+    assert unmarked == 0
+    on_stream = await stream_messages(js, "messenger.user.created")
+    assert [e.id for e in on_stream] == [e.id for e in sent]
 
 
 async def test_rolled_back_work_leaves_no_event(engine: AsyncEngine) -> None:
