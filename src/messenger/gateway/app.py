@@ -5,8 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from messenger.gateway.deps import Gateway
-from messenger.gateway.realtime import ws
-from messenger.gateway.routes import accounts, conversations, friends, ops, profiles, sessions
+from messenger.gateway.routes import (
+    accounts,
+    conversations,
+    friends,
+    ops,
+    profiles,
+    sessions,
+)
 from messenger.platform.http import JSONResponse, RequestContextMiddleware, install_error_handlers
 
 
@@ -18,10 +24,13 @@ def create_app(gateway: Gateway) -> FastAPI:
         # API.md: unknown paths are 404 in the error shape, never a redirect.
         redirect_slashes=False,
         default_response_class=JSONResponse,
+        # Metrics are Prometheus and logs structlog (platform/http.py); FastAPI's OpenTelemetry
+        # bridge would ask the global providers on every request whether they are set up.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service="gateway")
-    for area in (accounts, sessions, profiles, friends, conversations, ops):
+    # Routers are matched in this order, each costly on FastAPI: most requests are messages.
+    for area in (conversations, accounts, sessions, profiles, friends, ops):
         app.include_router(area.build(gateway))
-    app.include_router(ws.build(gateway))
     return app

@@ -195,6 +195,16 @@ def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+def request_id_of(scope: Scope) -> str:
+    """The client's `X-Request-Id` when well-formed, else a new id."""
+    offered = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            offered = value.decode("latin-1")
+            break
+    return offered if _REQUEST_ID.fullmatch(offered) else new_id()
+
+
 class RequestContextMiddleware:
     """Gives every request an id (the client's own when well-formed), echoes it in
     `X-Request-Id`, binds it to every log line, and counts the request in metrics."""
@@ -207,12 +217,7 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        offered = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                offered = value.decode("latin-1")
-                break
-        request_id = offered if _REQUEST_ID.fullmatch(offered) else new_id()
+        request_id = request_id_of(scope)
         bind_request_id(request_id)
         started = time.perf_counter()
         status = 500

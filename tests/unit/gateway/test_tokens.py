@@ -69,6 +69,18 @@ async def test_expired_is_token_expired() -> None:
     )
 
 
+async def test_a_token_verified_before_still_expires() -> None:
+    keys = KeyServer()
+    verifier = TokenVerifier(keys.fetch)
+    expires_at = int(time.time()) + 1
+    token = keys.token(exp=expires_at)
+    assert await verifier.verify(token)
+    assert await verifier.verify(token)
+    await asyncio.sleep(expires_at - time.time() + 0.05)
+    await expect(verifier, token, ErrorCode.TOKEN_EXPIRED)
+    await expect(verifier, token, ErrorCode.TOKEN_EXPIRED)
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -8,8 +8,8 @@ from typing import Any
 
 from messenger.platform.events import Envelope
 
-READY = b'{"type":"ready"}'
-SESSION_REVOKED = b'{"type":"session.revoked"}'
+READY = '{"type":"ready"}'
+SESSION_REVOKED = '{"type":"session.revoked"}'
 FRIENDSHIP_TYPES = ("friendship.created", "friendship.accepted", "friendship.removed")
 
 

@@ -1,9 +1,9 @@
 """The sockets of this gateway instance, and the per-user NATS subscriptions they need.
 
 A user's subject `rt.user.<id>` is subscribed while this instance holds at least one
-socket of that user; a frame that arrives is copied into each of those sockets' queues
-without waiting, so one slow socket can never hold up the others. A queue that reaches
-its bound ends its socket: the client reconnects and catches up by `seq`.
+socket of that user; a frame that arrives is decoded once and appended to each of those
+sockets' queues without waiting, so one slow socket can never hold up the others. A queue
+that reaches its bound ends its socket: the client reconnects and catches up by `seq`.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from prometheus_client import Counter, Gauge
+from starlette.types import Receive, Send
 
 from messenger.gateway.auth import Caller
 from messenger.gateway.realtime import user_subject
@@ -43,40 +43,92 @@ class End(enum.Enum):
 
 
 class Connection:
-    """One open socket: who it belongs to and the frames waiting to be sent to it."""
+    """One open socket: who it belongs to, and the frames waiting to be written to it.
 
-    __slots__ = ("_frames", "_limit", "_wakeup", "caller", "done", "ended")
+    Idle, it costs no task of its own (an open socket is the bulk of a gateway's memory):
+    the socket's ASGI task reads until the client leaves, and a writer task exists only
+    while frames are waiting. The hub ends a connection (revocation, overflow) by waking
+    that task out of its read; the task then says goodbye and detaches.
+    """
 
-    def __init__(self, caller: Caller, limit: int = QUEUE_LIMIT) -> None:
+    __slots__ = ("_frames", "_limit", "_reading", "_send", "_task", "_writer", "caller", "ended")
+
+    def __init__(self, caller: Caller, send: Send, limit: int = QUEUE_LIMIT) -> None:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a Connection belongs to the task serving its socket")
         self.caller = caller
         self.ended: End | None = None
-        self.done = asyncio.Event()
+        self._send = send
+        self._task = task
         self._limit = limit
-        self._frames: deque[bytes] = deque()
-        self._wakeup = asyncio.Event()
+        self._frames: list[str] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._reading = False
 
-    def push(self, frame: bytes) -> None:
+    def push(self, frame: str) -> None:
+        """Queue a frame without waiting; a socket that falls `limit` frames behind ends."""
         if self.ended is not None:
             return
-        if len(self._frames) >= self._limit:
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = []
+        elif len(frames) >= self._limit:
             self.end(End.OVERFLOW)
             return
-        self._frames.append(frame)
-        self._wakeup.set()
+        frames.append(frame)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain())
 
     def end(self, reason: End) -> None:
         if self.ended is None:
             self.ended = reason
-            self.done.set()
+            if self._reading:
+                # Wake the socket's task out of `until_ended` (see there).
+                self._task.cancel()
 
-    async def take(self) -> list[bytes]:
-        """Every frame waiting, once there is at least one."""
-        while not self._frames:
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        frames = list(self._frames)
-        self._frames.clear()
-        return frames
+    async def until_ended(self, receive: Receive) -> End:
+        """Read (clients send nothing but ping/pong, answered by the server) until the
+        client leaves or `end` is called; returns why the socket ends.
+
+        `end` interrupts the read by cancelling this task, as `asyncio.timeout` does: the
+        cancellation is taken back here, and any other one (shutdown) still propagates.
+        """
+        if self.ended is not None:
+            return self.ended
+        self._reading = True
+        try:
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+        except asyncio.CancelledError:
+            if self.ended is None or self._task.uncancel() > 0:
+                raise
+        finally:
+            self._reading = False
+        self.end(End.CLOSED)
+        assert self.ended is not None
+        return self.ended
+
+    def stop_writing(self) -> None:
+        self._frames = None
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+
+    async def _drain(self) -> None:
+        try:
+            while self._frames:
+                frame = self._frames.pop(0)
+                await self._send({"type": "websocket.send", "text": frame})
+            self._frames = None
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The client is gone: the socket's task learns it from its read.
+            self.end(End.CLOSED)
+        finally:
+            if self._writer is asyncio.current_task():
+                self._writer = None
 
 
 class _UserLink:
@@ -91,8 +143,9 @@ class _UserLink:
         self.failed = False
 
     async def deliver(self, msg: Msg) -> None:
+        frame = msg.data.decode()
         for connection in list(self.connections):
-            connection.push(msg.data)
+            connection.push(frame)
 
 
 class Hub:

@@ -1,110 +1,115 @@
 """`GET /v1/ws`: the token is checked before the upgrade (401 with API.md's error body),
 then `ready` once the socket's subscription is live, then frames until the client
 leaves, the session is revoked (frame, then close 4001), or the client falls too far
-behind. Keep-alive pings and the dead-peer timeout are uvicorn's (20 s each)."""
+behind. Keep-alive pings and the dead-peer timeout are uvicorn's (20 s each).
+
+The endpoint is a bare ASGI app in front of the FastAPI one: a socket lives for hours,
+and every layer a request passes through (middlewares, routing, dependency solving)
+would keep its frames and exit stacks alive for as long, for each of thousands of
+sockets. Here an idle socket holds one task (its own ASGI call) and a `Connection`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-from fastapi import APIRouter, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from messenger.gateway.auth import Caller
 from messenger.gateway.deps import Gateway
 from messenger.gateway.realtime.frames import READY, SESSION_REVOKED
-from messenger.gateway.realtime.hub import ENDED, Connection, End, Hub
+from messenger.gateway.realtime.hub import ENDED, Connection, End
 from messenger.platform.errors import ErrorCode, MessengerError
-from messenger.platform.http import error_response
-from messenger.platform.logging import log
+from messenger.platform.http import error_response, request_id_of
+from messenger.platform.logging import bind_request_id, log
 
+PATH = "/v1/ws"
 SESSION_REVOKED_CLOSE_CODE = 4001
 GOODBYE_SECONDS = 1.0
 
 
-def bearer_token(websocket: WebSocket) -> str | None:
+def bearer_token(scope: Scope) -> str | None:
     """`Authorization: Bearer <token>`, else the `access_token` query parameter
     (browsers cannot set headers on a WebSocket)."""
-    header = websocket.headers.get("authorization")
+    header = Headers(scope=scope).get("authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
         return token.strip() or None if scheme.lower() == "bearer" else None
-    return websocket.query_params.get("access_token") or None
+    return QueryParams(scope.get("query_string", b"")).get("access_token") or None
 
 
-def build(gw: Gateway) -> APIRouter:
-    router = APIRouter(tags=["real time"])
+class RealtimeApp:
+    """`/v1/ws` WebSockets here; every other request goes on to `app`."""
 
-    @router.websocket("/v1/ws")
-    async def realtime(websocket: WebSocket) -> None:
-        token = bearer_token(websocket)
-        try:
-            if token is None:
-                raise MessengerError(
-                    ErrorCode.UNAUTHENTICATED, "A bearer access token is required."
-                )
-            caller = await gw.authenticate(
-                credentials=HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
-            )
-        except MessengerError as exc:
-            await websocket.send_denial_response(error_response(exc))
+    def __init__(self, app: ASGIApp, gw: Gateway) -> None:
+        self._app = app
+        self._gw = gw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or scope["path"] != PATH:
+            await self._app(scope, receive, send)
             return
-        await websocket.accept()
-        await serve_socket(websocket, gw.hub, caller)
+        bind_request_id(request_id_of(scope))
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            bind_request_id(None)
 
-    return router
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        try:
+            caller = await self._authenticate(scope)
+        except MessengerError as exc:
+            await _deny(send, exc)
+            return
+        await send({"type": "websocket.accept"})
+        hub = self._gw.hub
+        connection = Connection(caller, send)
+        try:
+            await hub.attach(connection)
+            if connection.ended is None:
+                await send({"type": "websocket.send", "text": READY})
+            ended = await connection.until_ended(receive)
+        except Exception as exc:
+            # NATS unreachable, or the client left during the handshake.
+            log.warning("websocket ended early", error=str(exc))
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": 1011})
+            return
+        finally:
+            connection.stop_writing()
+            await hub.detach(connection)
+        if ended is not End.CLOSED:
+            ENDED.labels(ended.value).inc()
+        if ended is End.REVOKED:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(GOODBYE_SECONDS):
+                    await send({"type": "websocket.send", "text": SESSION_REVOKED})
+                    await send({"type": "websocket.close", "code": SESSION_REVOKED_CLOSE_CODE})
+
+    async def _authenticate(self, scope: Scope) -> Caller:
+        """The REST token check (its own frame, so the token is not kept for the
+        socket's lifetime)."""
+        token = bearer_token(scope)
+        if token is None:
+            raise MessengerError(ErrorCode.UNAUTHENTICATED, "A bearer access token is required.")
+        return await self._gw.authenticate(
+            credentials=HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+        )
 
 
-async def serve_socket(websocket: WebSocket, hub: Hub, caller: Caller) -> None:
-    connection = Connection(caller)
-    reader = asyncio.create_task(_read_until_closed(websocket, connection))
-    writer: asyncio.Task[None] | None = None
-    try:
-        await hub.attach(connection)
-        if connection.ended is None:
-            await websocket.send_text(READY.decode())
-            writer = asyncio.create_task(_write(websocket, connection))
-            await connection.done.wait()
-    except Exception as exc:
-        # NATS unreachable, or the client left during the handshake.
-        log.warning("websocket ended early", error=str(exc))
-        with contextlib.suppress(Exception):
-            await websocket.close(1011)
-        return
-    finally:
-        reader.cancel()
-        if writer is not None:
-            writer.cancel()
-        await hub.detach(connection)
-    ended = connection.ended
-    if ended is not None and ended is not End.CLOSED:
-        ENDED.labels(ended.value).inc()
-    if ended is End.REVOKED:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(GOODBYE_SECONDS):
-                await websocket.send_text(SESSION_REVOKED.decode())
-                await websocket.close(SESSION_REVOKED_CLOSE_CODE)
-
-
-async def _write(websocket: WebSocket, connection: Connection) -> None:
-    try:
-        while True:
-            for frame in await connection.take():
-                await websocket.send_text(frame.decode())
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        connection.end(End.CLOSED)
-
-
-async def _read_until_closed(websocket: WebSocket, connection: Connection) -> None:
-    """Clients send nothing but ping/pong (answered by uvicorn); anything else is read
-    and ignored, and the disconnect ends the socket."""
-    try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-    finally:
-        connection.end(End.CLOSED)
+async def _deny(send: Send, error: MessengerError) -> None:
+    """Refuse the upgrade with an HTTP answer in API.md's error shape."""
+    response = error_response(error)
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": response.body})
