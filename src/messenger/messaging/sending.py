@@ -25,6 +25,7 @@ from messenger.platform.logging import bind_request_id, current_request_id
 from messenger.platform.uow import UnitOfWorkFactory
 
 MAX_BATCH = 256
+LINGER_SECONDS = 0.001
 _WRITE_ATTEMPTS = 3
 
 
@@ -84,6 +85,8 @@ class Sender:
 
     async def _drain(self) -> None:
         while self._queue:
+            # Let the requests that have already arrived join before the batch closes.
+            await asyncio.sleep(LINGER_SECONDS)
             batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
             # The batch's log lines carry the first send's request id.
             bind_request_id(batch[0].request_id)
