@@ -1,7 +1,8 @@
 """Group commit for SendMessage: the sends that arrive while one batch is being written
 form the next batch, which shares one friendship question to contact-service and one
-write transaction (which also finds the retries among them). Nothing waits on a timer: a lone send is
-written at once, and under load the cost per message falls as batches grow.
+write transaction (which also finds the retries among them). A batch waits only 1 ms
+for requests already on their way, so a lone send is written at once, and under load
+the cost per message falls as batches grow.
 
 Each send still gets API.md's order of outcomes: a retry returns its original (or
 CONFLICT), then NOT_FRIENDS, then the write. Two sends in one batch with the same
