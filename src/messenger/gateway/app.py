@@ -12,6 +12,7 @@ from messenger.gateway.routes import (
     ops,
     profiles,
     sessions,
+    web,
 )
 from messenger.platform.http import JSONResponse, RequestContextMiddleware, install_error_handlers
 
@@ -33,4 +34,6 @@ def create_app(gateway: Gateway) -> FastAPI:
     # Routers are matched in this order, each costly on FastAPI: most requests are messages.
     for area in (conversations, accounts, sessions, profiles, friends, ops):
         app.include_router(area.build(gateway))
+    # The web client: its page at / and the email landing pages, its files under /web/.
+    app.include_router(web.build())
     return app
