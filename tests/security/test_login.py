@@ -51,7 +51,9 @@ async def test_unknown_user_and_wrong_password_look_the_same(gw1: httpx.AsyncCli
         "error": {"code": "invalid_credentials", "message": expected[1]["error"]["message"]}  # type: ignore[index]
     }
     assert all(answer == expected for kind in answers for answer in answers[kind])
-    unknown, wrong = statistics.median(timings["unknown"]), statistics.median(timings["wrong"])
+    # Lower quartiles: other work on the machine only ever adds time, in bursts that can
+    # move a median; a real difference (say, a skipped hash) moves every try.
+    unknown, wrong = (statistics.quantiles(timings[kind], n=4)[0] for kind in ("unknown", "wrong"))
     assert abs(unknown - wrong) < 0.25 * max(unknown, wrong), (unknown, wrong)
 
 

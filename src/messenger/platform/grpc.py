@@ -130,4 +130,5 @@ def _translate(exc: grpc.aio.AioRpcError) -> MessengerError:
         return MessengerError(
             ErrorCode.UNAVAILABLE, "A service is unavailable; try again.", retry_after=1
         )
+    log.error("rpc failed without an error code", status=exc.code().name, details=exc.details())
     return MessengerError(ErrorCode.INTERNAL, "Internal error.")
