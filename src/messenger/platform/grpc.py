@@ -78,7 +78,12 @@ class _ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 async def start_grpc_server(addr: str, services: Sequence[ServiceRegistration]) -> grpc.aio.Server:
     """Bind and start; the standard health service and reflection come with every server."""
-    server = grpc.aio.server(interceptors=[_ServerInterceptor()])
+    # gRPC binds with SO_REUSEPORT by default: a second server on a taken port would then
+    # share it silently, the kernel handing each connection to either one (seen in tests
+    # as "Method not found" from another system's service). Refuse the port instead.
+    server = grpc.aio.server(
+        interceptors=[_ServerInterceptor()], options=[("grpc.so_reuseport", 0)]
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in services:
