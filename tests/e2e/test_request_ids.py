@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from tests.e2e.harness import System, eventually, register, unique
 
@@ -59,3 +60,27 @@ async def test_request_id_is_in_every_services_log(chatty_system: System) -> Non
         return {"gateway", "auth", "session", "profile"} <= services_that_logged()
 
     await eventually(all_logged, timeout=5)
+
+
+async def test_tokens_in_urls_stay_out_of_the_logs(chatty_system: System) -> None:
+    """Browsers put the access token in the WebSocket's query; uvicorn logs that line."""
+    system = chatty_system
+    async with httpx.AsyncClient(base_url=system.url, timeout=15) as client:
+        ada = await register(client, "ada")
+        response = await client.post(
+            "/v1/auth/login", json={"login": ada.username, "password": ada.password}
+        )
+        token = response.json()["access_token"]
+    ws_url = system.url.replace("http://", "ws://") + f"/v1/ws?access_token={token}"
+    async with connect(ws_url) as socket:
+        assert json.loads(await socket.recv()) == {"type": "ready"}
+
+    def log_text() -> str:
+        return system.log_path.read_text(errors="replace")
+
+    async def socket_logged() -> bool:
+        return "access_token=[redacted]" in log_text()
+
+    await eventually(socket_logged, timeout=5)
+    assert token not in log_text()
+    assert token.split(".")[2] not in log_text()

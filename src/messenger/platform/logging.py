@@ -7,11 +7,24 @@ go through the same processors, so the whole output is one JSON object per line.
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 _QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "aiosqlite": logging.WARNING}
+_TOKEN_IN_URL = re.compile(r"((?:access_|refresh_)?token=)[^&\s\"'#]+")
+
+
+def redact_tokens(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Tokens in URLs (`/v1/ws?access_token=`, the email links' `?token=`) never reach a
+    log: uvicorn writes the WebSocket's request line, query included, when it opens."""
+    for key, value in event.items():
+        if isinstance(value, str) and "token=" in value:
+            event[key] = _TOKEN_IN_URL.sub(r"\1[redacted]", value)
+    return event
 
 
 def configure_logging(service: str, level: str = "info", fmt: str = "json") -> None:
@@ -25,11 +38,12 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_tokens,
     ]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
