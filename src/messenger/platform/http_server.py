@@ -4,16 +4,110 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
 """What a client may send in one WebSocket message (uvicorn's default is 16 MiB, buffered in
 memory): clients of this API send nothing but ping/pong."""
+
+
+MAX_HEAD_BYTES = 64 * 1024
+"""Request line plus headers. uvicorn's httptools parser sets no bound: a client could
+make the server buffer a header line of any size."""
+HEAD_TIMEOUT_SECONDS = 10.0
+"""From a connection's start (or a request's first byte) to the end of its headers:
+against clients that open connections and trickle bytes to hold them (slowloris)."""
+
+
+def _refusal(status: int, reason: str, message: str) -> bytes:
+    body = json.dumps({"error": {"code": "invalid_request", "message": message}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json; charset=utf-8\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on the request head's size (431) and
+    time (408), both answered in API.md's error shape before the connection closes."""
+
+    max_head_bytes = MAX_HEAD_BYTES
+    head_timeout_seconds = HEAD_TIMEOUT_SECONDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_bytes = 0
+        self._in_head = True
+        self._tail = b""
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            # Only the bytes up to the blank line that ends the head count: a body may
+            # share the chunk. The blank line may straddle two chunks.
+            end = (self._tail + data).find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+            self._tail = data[-3:]
+            if self._head_bytes > self.max_head_bytes:
+                self._refuse(
+                    431, "Request Header Fields Too Large", "The request head is too large."
+                )
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes, self._tail = True, 0, b""
+
+    def handle_websocket_upgrade(self) -> None:
+        self._stop_head_timer()
+        super().handle_websocket_upgrade()
+
+    def _start_head_timer(self) -> None:
+        self._stop_head_timer()
+        self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head:
+            self._refuse(408, "Request Timeout", "The request head took too long to arrive.")
+
+    def _refuse(self, status: int, reason: str, message: str) -> None:
+        self._stop_head_timer()
+        self._in_head = False
+        if not self.transport.is_closing():
+            self.transport.write(_refusal(status, reason, message))
+            self.transport.close()
 
 
 class _Server(uvicorn.Server):
@@ -138,6 +232,7 @@ async def serve_http(
             log_config=None,
             access_log=False,
             lifespan="off",
+            http=GuardedHttpProtocol,
             ws=LeanWebSocketProtocol,
             ws_max_size=WS_MAX_MESSAGE_BYTES,
             # permessage-deflate keeps zlib state per WebSocket (~60 KiB each) and

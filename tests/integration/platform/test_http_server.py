@@ -1,0 +1,97 @@
+"""The HTTP server of the gateway and profile-service (platform/http_server.py): bounds
+on a request head's size and time, against clients that would hold memory or
+connections without ever finishing a request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from messenger.platform.http_server import GuardedHttpProtocol, serve_http
+from messenger.platform.process import free_port, wait_for_port
+
+
+async def echo(request: Request) -> JSONResponse:
+    return JSONResponse({"received": len(await request.body())})
+
+
+@pytest.fixture
+async def port(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[int]:
+    monkeypatch.setattr(GuardedHttpProtocol, "head_timeout_seconds", 0.5)
+    chosen = free_port()
+    app = Starlette(routes=[Route("/", echo, methods=["GET", "POST"])])
+    server = asyncio.create_task(serve_http(app, "127.0.0.1", chosen))
+    await wait_for_port("127.0.0.1", chosen, timeout=10)
+    yield chosen
+    server.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await server
+
+
+async def exchange(port: int, *chunks: bytes, pause: float = 0.0) -> tuple[int, bytes]:
+    """Send the chunks (with a pause between them), read until the server closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+            await writer.drain()
+            await asyncio.sleep(pause)
+        answer = await asyncio.wait_for(reader.read(), timeout=5)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def refusal(body: bytes) -> str:
+    error = json.loads(body)["error"]
+    assert set(error) == {"code", "message"}
+    return str(error["code"])
+
+
+async def test_a_normal_request_and_a_large_body_pass(port: int) -> None:
+    body = b"x" * 60_000
+    status, answer = await exchange(
+        port,
+        b"POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body,
+    )
+    assert (status, json.loads(answer)) == (200, {"received": len(body)})
+
+
+async def test_an_oversized_head_is_refused(port: int) -> None:
+    status, answer = await exchange(
+        port, b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 100_000 + b"\r\n\r\n"
+    )
+    assert status == 431
+    assert refusal(answer) == "invalid_request"
+
+
+async def test_a_head_trickled_in_chunks_is_refused_at_the_bound(port: int) -> None:
+    chunks = [b"GET / HTTP/1.1\r\nhost: x\r\n"] + [b"x-h: " + b"a" * 8000 + b"\r\n"] * 10
+    status, _ = await exchange(port, *chunks, pause=0.01)
+    assert status == 431
+
+
+async def test_a_head_that_never_ends_times_out(port: int) -> None:
+    status, answer = await exchange(port, b"GET / HTTP/1.1\r\nhost: x\r\n", pause=0.0)
+    assert status == 408
+    assert refusal(answer) == "invalid_request"
+
+
+async def test_a_connection_that_sends_nothing_is_closed(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        answer = await asyncio.wait_for(reader.read(), timeout=5)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408")
