@@ -35,6 +35,12 @@ pytestmark = [
     pytest.mark.backend_neutral,
 ]
 PASSWORD = "correct horse battery"
+# Whether an element's text sits on one line (a range has one box per line it spans).
+ONE_LINE = """element => {
+  const range = document.createRange();
+  range.selectNodeContents(element);
+  return new Set([...range.getClientRects()].map((box) => Math.round(box.top))).size === 1;
+}"""
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -100,6 +106,9 @@ async def test_two_people_sign_up_befriend_and_chat_live(
     await box.type("Second line.")
     await box.press("Enter")
     await expect(ada.messages("Second line.")).to_have_count(1)
+    # Each text sets its own direction (right to left for Hebrew or Arabic).
+    for text in ("Hello Bob!", "Second line."):
+        await expect(ada.messages(text).locator(".message-text")).to_have_attribute("dir", "auto")
     assert await ada.messages("Second line.").locator(".message-text").inner_text() == (
         "Hi Ada!\nSecond line."
     )
@@ -178,6 +187,30 @@ async def test_markup_is_shown_as_literal_text(
     # The open_person fixture then checks that no dialog opened and no script failed.
 
 
+async def test_right_to_left_text_and_a_long_name_at_phone_width(
+    client: httpx.AsyncClient, system: System, open_person: OpenPerson
+) -> None:
+    _, bob, conversation_id, ada = await friends_in_chat(client, system, open_person)
+    name = "ברנרד בן אברהם מירושלים של זהב, מתל אביב יפו ומחיפה"
+    renamed = await client.patch("/v1/profiles/me", json={"display_name": name}, headers=bob.auth)
+    assert renamed.status_code == 200, renamed.text
+    arabic = "مرحبا، كيف حالك اليوم؟"
+    await send(client, bob, conversation_id, arabic)
+    await ada.page.set_viewport_size(PHONE)
+    await ada.page.reload()
+    await ada.wait_live()
+    title = ada.page.locator(".chat-title")
+    await expect(title).to_have_text(name)
+    back = ada.page.get_by_role("link", name="Back to chats")
+    assert await back.evaluate(ONE_LINE), "the back link wraps"
+    bubble = ada.messages(arabic).locator(".message-text")
+    for element in (title, bubble):
+        await expect(element).to_have_attribute("dir", "auto")
+        assert await element.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    await expect(ada.page.get_by_role("textbox", name="Message")).to_have_attribute("dir", "auto")
+    await ada.page.screenshot(path=artifacts_dir() / "chat-phone-rtl.png")
+
+
 def gateway_pid(system: System) -> int:
     assert system.process is not None
     for pid in children_of(system.process.pid):
@@ -250,6 +283,55 @@ async def test_revoked_session_lands_on_sign_in_within_two_seconds(
     await expect(first.page.get_by_role("status")).to_contain_text("signed out from another")
     assert await first.page.evaluate("sessionStorage.getItem('messenger.session')") is None
     await expect(sessions).to_have_count(1)
+
+
+async def test_a_copied_tab_never_refreshes_the_session_of_its_original(
+    client: httpx.AsyncClient, system: System, open_person: OpenPerson
+) -> None:
+    """Chromium copies sessionStorage into a duplicated tab or a window.open() of the
+    page; were both tabs to refresh with the one refresh token, the server would take the
+    second for theft and end the session in both."""
+    ada, bob, conversation_id, original = await friends_in_chat(client, system, open_person)
+    async with original.context.expect_page() as opened:
+        await original.page.evaluate("window.open(location.href)")
+    copy = Person(original.context, await opened.value)
+    await expect(copy.sign_in_heading()).to_be_visible()
+    await expect(copy.page.get_by_role("status")).to_contain_text("a copy of one")
+    assert await copy.page.evaluate("sessionStorage.getItem('messenger.session')") is None
+
+    # Both tabs hold the original's tokens again, due for a refresh in 2 s; the original
+    # reloads first, and keeps its session through the reload.
+    tokens = await original.tokens()
+    due = """tokens => sessionStorage.setItem('messenger.session',
+               JSON.stringify({...tokens, expires_at: Date.now() + 62_000}))"""
+    for tab in (original, copy):
+        await tab.page.evaluate(due, tokens)
+    await original.page.reload()
+    await original.wait_live()
+    await copy.page.reload()
+    await expect(copy.sign_in_heading()).to_be_visible()
+    await expect(copy.page.get_by_role("status")).to_contain_text("a copy of one")
+    refreshed = await original.tokens_after(tokens, seconds=10)
+    assert refreshed["session_id"] == tokens["session_id"]
+
+    # Past the refresh both tabs were due for, the session lives: the original sends.
+    await asyncio.sleep(2)
+    await original.send("still signed in")
+    await expect(original.messages("still signed in")).to_have_count(1)
+    sessions = await client.get(
+        "/v1/sessions", headers={"Authorization": f"Bearer {refreshed['access_token']}"}
+    )
+    assert sessions.status_code == 200, sessions.text
+    history = await client.get(f"/v1/conversations/{conversation_id}/messages", headers=bob.auth)
+    assert [m["text"] for m in history.json()["messages"]] == ["still signed in"]
+    await expect(copy.sign_in_heading()).to_be_visible()
+
+    # Signed in anew, the copy has a session of its own, and the two live side by side.
+    await copy.sign_in(bob.username, bob.password)
+    await copy.open_chat_with(ada.username)
+    await copy.send("a tab of my own")
+    await expect(original.messages("a tab of my own")).to_have_count(1)
+    assert copy.problems == []
 
 
 async def test_access_token_refreshed_before_expiry_with_rotation(

@@ -14,7 +14,12 @@ from messenger.gateway.routes import (
     sessions,
     web,
 )
-from messenger.platform.http import JSONResponse, RequestContextMiddleware, install_error_handlers
+from messenger.platform.http import (
+    HeadAsGetMiddleware,
+    JSONResponse,
+    RequestContextMiddleware,
+    install_error_handlers,
+)
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -30,6 +35,8 @@ def create_app(gateway: Gateway) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
+    # Added first, so it runs inside the request context: logs and metrics say HEAD.
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RequestContextMiddleware, service="gateway")
     # Routers are matched in this order, each costly on FastAPI: most requests are messages.
     for area in (conversations, accounts, sessions, profiles, friends, ops):

@@ -1,5 +1,5 @@
 """HTTP plumbing for the gateway and profile-service: one error shape, request ids,
-body limits, strict JSON bodies, and Prometheus metrics."""
+body limits, strict JSON bodies, HEAD wherever GET works, and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -247,3 +247,51 @@ class RequestContextMiddleware:
                     ms=round(elapsed * 1000, 1),
                 )
             bind_request_id(None)
+
+
+class HeadAsGetMiddleware:
+    """HEAD works wherever GET does (RFC 9110 9.3.2; `curl -I`, uptime monitors): the
+    request goes on as a GET and the answer leaves without its body but with every
+    header, Content-Length included. FastAPI routes name GET alone, so without this HEAD
+    would be 405 everywhere. A 405's `Allow` that offers GET offers HEAD too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+
+        async def send_head(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                message = {**message, "headers": _allow_head(message.get("headers", ()))}
+            elif head and message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        if not head:
+            await self.app(scope, receive, send_head)
+            return
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, send_head)
+        finally:
+            # The router notes the matched route in the scope it was given; the metrics
+            # of RequestContextMiddleware (outside this one) read it from theirs.
+            if "route" in as_get:
+                scope["route"] = as_get["route"]
+
+
+def _allow_head(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    found = []
+    for name, value in headers:
+        if name.lower() == b"allow":
+            methods = [method.strip() for method in value.split(b",")]
+            if b"GET" in methods and b"HEAD" not in methods:
+                value = b", ".join([*methods, b"HEAD"])
+        found.append((name, value))
+    return found

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from messenger.platform.errors import ErrorCode, MessengerError, invalid, not_found
 from messenger.platform.http import (
+    HeadAsGetMiddleware,
     JSONResponse,
     RequestContextMiddleware,
     install_error_handlers,
@@ -54,6 +55,7 @@ def create_app(uow_factory: UnitOfWorkFactory, ready: Callable[[], Awaitable[boo
     engine = uow_factory.engine
     app = FastAPI(title="messenger profile-service (internal)", version="1", redirect_slashes=False)
     install_error_handlers(app)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RequestContextMiddleware, service="profile")
 
     @app.get("/internal/v1/profiles/{user_id}")

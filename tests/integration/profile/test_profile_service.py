@@ -211,3 +211,6 @@ async def test_ops_endpoints(running: Running) -> None:
     assert "messenger_http_requests_total" in metrics.text
     echoed = await running.http.get("/healthz", headers={"X-Request-Id": "abc-1"})
     assert echoed.headers["x-request-id"] == "abc-1"
+    head = await running.http.head("/healthz")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == echoed.headers["content-length"]

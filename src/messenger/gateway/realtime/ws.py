@@ -7,6 +7,8 @@ The endpoint is a bare ASGI app in front of the FastAPI one: a socket lives for 
 and every layer a request passes through (middlewares, routing, dependency solving)
 would keep its frames and exit stacks alive for as long, for each of thousands of
 sockets. Here an idle socket holds one task (its own ASGI call) and a `Connection`.
+A plain HTTP request for the path is answered here too: 426 Upgrade Required to a GET
+(after the token check, API.md's first error), 405 to any other method.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from messenger.gateway.deps import Gateway
 from messenger.gateway.realtime.frames import READY, SESSION_REVOKED
 from messenger.gateway.realtime.hub import ENDED, Connection, End
 from messenger.platform.errors import ErrorCode, MessengerError
-from messenger.platform.http import error_response, request_id_of
+from messenger.platform.http import (
+    HeadAsGetMiddleware,
+    RequestContextMiddleware,
+    error_response,
+    request_id_of,
+)
 from messenger.platform.logging import bind_request_id, log
 
 PATH = "/v1/ws"
@@ -42,15 +49,21 @@ def bearer_token(scope: Scope) -> str | None:
 
 
 class RealtimeApp:
-    """`/v1/ws` WebSockets here; every other request goes on to `app`."""
+    """`/v1/ws` here; every other request goes on to `app`."""
 
     def __init__(self, app: ASGIApp, gw: Gateway) -> None:
         self._app = app
         self._gw = gw
+        self._not_upgraded = RequestContextMiddleware(
+            HeadAsGetMiddleware(self._refuse_plain_http), service="gateway"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket" or scope["path"] != PATH:
+        if scope["type"] not in ("http", "websocket") or scope["path"] != PATH:
             await self._app(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            await self._not_upgraded(scope, receive, send)
             return
         bind_request_id(request_id_of(scope))
         try:
@@ -90,6 +103,29 @@ class RealtimeApp:
                 async with asyncio.timeout(GOODBYE_SECONDS):
                     await send({"type": "websocket.send", "text": SESSION_REVOKED})
                     await send({"type": "websocket.close", "code": SESSION_REVOKED_CLOSE_CODE})
+
+    async def _refuse_plain_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Without an upgrade the path has nothing to give: say how to ask for one."""
+        if scope["method"] != "GET":
+            response = error_response(
+                MessengerError(ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed.")
+            )
+            response.headers["Allow"] = "GET"
+        else:
+            try:
+                await self._authenticate(scope)
+            except MessengerError as exc:
+                response = error_response(exc)
+            else:
+                response = error_response(
+                    MessengerError(
+                        ErrorCode.INVALID_REQUEST,
+                        "This path is a WebSocket: connect with `Upgrade: websocket`.",
+                    )
+                )
+                response.status_code = 426
+                response.headers.update({"Upgrade": "websocket", "Connection": "Upgrade"})
+        await response(scope, receive, send)
 
     async def _authenticate(self, scope: Scope) -> Caller:
         """The REST token check (its own frame, so the token is not kept for the

@@ -1,7 +1,7 @@
 // The REST client of API.md: bearer tokens, refresh before expiry, refresh-token
 // rotation, and errors as ApiError carrying the API's own code and words.
 
-import { clearTokens, loadTokens, saveTokens } from "./tokens.js";
+import { claimSession, clearTokens, loadTokens, saveTokens } from "./tokens.js";
 
 const BASE = "/v1";
 // Refresh this long before the access token expires (at most a quarter of its life).
@@ -10,6 +10,9 @@ const REFRESH_LEAD_MS = 60_000;
 const REFRESH_RETRY_MS = 5_000;
 // An access token with less left than this is refreshed before it is used.
 const MIN_VALIDITY_MS = 5_000;
+const COPIED_TAB_NOTICE =
+  "This tab is a copy of one that is still signed in, and a session works in one tab at " +
+  "a time. Sign in to use this tab as well.";
 
 export class ApiError extends Error {
   constructor(status, code, message, retryAfter = null) {
@@ -59,12 +62,24 @@ export function begin(answer) {
     expires_at: Date.now() + answer.expires_in * 1000,
   };
   saveTokens(tokens);
+  claimSession(tokens.session_id, { fresh: true });
   scheduleRefresh(tokens.expires_at - Math.min(REFRESH_LEAD_MS, (answer.expires_in * 1000) / 4));
 }
 
-/** After a reload: keep the stored session fresh (refreshes at once if it expired). */
-export function resume() {
-  if (tokens) scheduleRefresh(tokens.expires_at - REFRESH_LEAD_MS);
+/**
+ * At start: keep the stored session fresh (refreshes at once if it expired), unless
+ * another live tab uses it, as it does when this tab is a copy of that one (tokens.js):
+ * then its tokens are forgotten here. Resolves to words for the sign-in screen, or "".
+ */
+export async function resume() {
+  if (!tokens) return "";
+  if (!(await claimSession(tokens.session_id))) {
+    tokens = null;
+    clearTokens();
+    return COPIED_TAB_NOTICE;
+  }
+  scheduleRefresh(tokens.expires_at - REFRESH_LEAD_MS);
+  return "";
 }
 
 /** End the session on this side: forget the tokens and tell the listeners why. */

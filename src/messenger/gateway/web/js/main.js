@@ -43,7 +43,7 @@ onSignedOut((reason) => {
   render();
 });
 
-resume();
+notice = await resume();
 const landing = LANDINGS[window.location.pathname];
 if (landing) {
   landing(root);

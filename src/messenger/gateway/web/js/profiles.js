@@ -29,8 +29,10 @@ export function remember(profile) {
   pending.set(profile.user_id, Promise.resolve(profile));
 }
 
-/** Put the person's display name into `element` (at once when known) and return it. */
+/** Put the person's display name into `element` (at once when known) and return it.
+ * `dir="auto"`: the name sets its own direction (a Hebrew or Arabic name reads right to left). */
 export function nameInto(element, userId) {
+  element.dir = "auto";
   const profile = known.get(userId);
   if (profile) {
     element.textContent = profile.display_name;

@@ -36,6 +36,7 @@ export function chatView(section, store, conversation) {
     rows: "1",
     placeholder: "Write a message",
     autocomplete: "off",
+    dir: "auto",
   });
   const sendButton = h("button", { type: "submit", class: "primary" }, "Send");
   const composer = h(
@@ -78,7 +79,7 @@ export function chatView(section, store, conversation) {
       "li",
       { class: `message ${mine ? "mine" : "theirs"}`, "data-seq": message.seq },
       who,
-      h("p", { class: "message-text" }, message.text),
+      h("p", { class: "message-text", dir: "auto" }, message.text),
       h("span", { class: "message-meta" }, timeElement(message.sent_at)),
     );
   }
@@ -145,7 +146,7 @@ export function chatView(section, store, conversation) {
         h(
           "li",
           { class: "message mine pending", "data-state": item.state },
-          h("p", { class: "message-text" }, item.text),
+          h("p", { class: "message-text", dir: "auto" }, item.text),
           h(
             "span",
             { class: "message-meta" },

@@ -58,7 +58,7 @@ export function chatsScreen(container, store, openId) {
         h(
           "span",
           { class: "conversation-bottom" },
-          h("span", { class: "conversation-preview" }, preview(conversation)),
+          h("span", { class: "conversation-preview", dir: "auto" }, preview(conversation)),
           unread
             ? h("span", { class: "badge", "aria-label": `${unread} unread` }, String(unread))
             : null,

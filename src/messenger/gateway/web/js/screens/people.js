@@ -230,8 +230,8 @@ export function peopleScreen(container, store) {
         h(
           "span",
           { class: "person-text" },
-          h("span", { class: "person-name" }, user.display_name),
-          h("span", { class: "username" }, `@${user.username}`),
+          h("span", { class: "person-name", dir: "auto" }, user.display_name),
+          h("span", { class: "username", dir: "auto" }, `@${user.username}`),
         ),
         h("span", { class: "actions" }, action),
       ),

@@ -8,8 +8,8 @@ import { remember } from "../profiles.js";
 export function profileScreen(container) {
   const errors = messageLine("alert");
   const status = messageLine("status");
-  const displayName = field("Display name", { name: "display_name", required: true });
-  const bio = field("Bio", { name: "bio", rows: "4" }, { multiline: true });
+  const displayName = field("Display name", { name: "display_name", required: true, dir: "auto" });
+  const bio = field("Bio", { name: "bio", rows: "4", dir: "auto" }, { multiline: true });
   const avatar = field("Avatar URL (https)", {
     name: "avatar_url",
     type: "url",

@@ -69,7 +69,7 @@ export function sessionsScreen(container) {
         h(
           "span",
           { id: nameId, class: "session-name" },
-          entry.device_name,
+          h("span", { dir: "auto" }, entry.device_name),
           entry.current ? h("span", { class: "tag" }, "this tab") : null,
         ),
         h(
