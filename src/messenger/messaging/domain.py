@@ -52,18 +52,18 @@ class Conversation:
     last_message_at_ms: int | None
 
     @property
-    def members(self) -> list[str]:
-        return [self.member_low, self.member_high]
-
-    def has_member(self, user_id: str) -> bool:
-        return user_id in (self.member_low, self.member_high)
-
-    def other(self, user_id: str) -> str:
-        return self.member_high if user_id == self.member_low else self.member_low
-
-    @property
     def membership(self) -> Members:
         return Members(self.id, self.member_low, self.member_high)
+
+    @property
+    def members(self) -> list[str]:
+        return self.membership.members
+
+    def has_member(self, user_id: str) -> bool:
+        return self.membership.has_member(user_id)
+
+    def other(self, user_id: str) -> str:
+        return self.membership.other(user_id)
 
 
 @dataclass(frozen=True)

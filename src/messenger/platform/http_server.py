@@ -119,66 +119,21 @@ class _Server(uvicorn.Server):
         yield
 
 
-class _Inbox:
-    """What uvicorn's WebSocket protocol needs of its receive queue (`put_nowait`, `get`,
-    `empty`) without asyncio.Queue's three deques and an Event, ~3 KiB per socket."""
+class _Waiters:
+    """Tasks parked until the next wake-up; the list exists only while one waits."""
 
-    __slots__ = ("_items", "_waiters")
+    __slots__ = ("_waiters",)
 
     def __init__(self) -> None:
-        self._items: list[Any] = []
         self._waiters: list[asyncio.Future[None]] | None = None
 
-    def put_nowait(self, item: Any) -> None:
-        self._items.append(item)
+    def _wake_all(self) -> None:
         waiters, self._waiters = self._waiters, None
         for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
-    def empty(self) -> bool:
-        return not self._items
-
-    async def get(self) -> Any:
-        while not self._items:
-            waiter = asyncio.get_running_loop().create_future()
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if self._waiters is not None and waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        return self._items.pop(0)
-
-
-class _Flag:
-    """An asyncio.Event (`set`, `clear`, `is_set`, `wait`) whose waiters list exists only
-    while someone waits: uvicorn keeps one per socket to pause sends on a full buffer."""
-
-    __slots__ = ("_value", "_waiters")
-
-    def __init__(self) -> None:
-        self._value = False
-        self._waiters: list[asyncio.Future[None]] | None = None
-
-    def is_set(self) -> bool:
-        return self._value
-
-    def set(self) -> None:
-        self._value = True
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def clear(self) -> None:
-        self._value = False
-
-    async def wait(self) -> bool:
-        if self._value:
-            return True
+    async def _sleep(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
         if self._waiters is None:
             self._waiters = []
@@ -188,6 +143,54 @@ class _Flag:
         finally:
             if self._waiters is not None and waiter in self._waiters:
                 self._waiters.remove(waiter)
+
+
+class _Inbox(_Waiters):
+    """What uvicorn's WebSocket protocol needs of its receive queue (`put_nowait`, `get`,
+    `empty`) without asyncio.Queue's three deques and an Event, ~3 KiB per socket."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list[Any] = []
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake_all()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            await self._sleep()
+        return self._items.pop(0)
+
+
+class _Flag(_Waiters):
+    """An asyncio.Event (`set`, `clear`, `is_set`, `wait`) whose waiters list exists only
+    while someone waits: uvicorn keeps one per socket to pause sends on a full buffer."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._value = False
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        self._value = True
+        self._wake_all()
+
+    def clear(self) -> None:
+        self._value = False
+
+    async def wait(self) -> bool:
+        if not self._value:
+            await self._sleep()
         return True
 
 
