@@ -8,6 +8,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from messenger.platform.grpc import channel, start_grpc_server
 from messenger.platform.process import free_port
 
+pytestmark = pytest.mark.backend_neutral
+
 
 async def test_a_taken_port_is_refused_not_shared() -> None:
     """gRPC's default SO_REUSEPORT would let a second server share the port, and clients

@@ -18,6 +18,8 @@ from starlette.routing import Route
 from messenger.platform.http_server import GuardedHttpProtocol, serve_http
 from messenger.platform.process import free_port, wait_for_port
 
+pytestmark = pytest.mark.backend_neutral
+
 
 async def echo(request: Request) -> JSONResponse:
     return JSONResponse({"received": len(await request.body())})
