@@ -48,6 +48,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_head = True
         self._tail = b""
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_pending = False
+        self._parsed_head = 0
+        self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -73,16 +76,46 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._parsed_head = 0
         self._start_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed_head += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsed_head += len(name) + len(value) + 4
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._body_pending = True
         self._stop_head_timer()
+        # The byte count above misses a head that arrived whole in one read behind
+        # another request; the parsed size does not.
+        if self._parsed_head > self.max_head_bytes:
+            self._refuse(431, "Request Header Fields Too Large", "The request head is too large.")
+            return
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self._refused:
+            return
         super().on_message_complete()
         self._in_head, self._head_bytes, self._tail = True, 0, b""
+        self._body_pending = False
+
+    def on_response_complete(self) -> None:
+        # Answered before its body was read (a 401, a GET with a body): waiting for the
+        # rest would let a client trickling bytes keep the connection for ever.
+        if self._body_pending:
+            self.transport.close()
+            return
+        super().on_response_complete()
 
     def handle_websocket_upgrade(self) -> None:
         self._stop_head_timer()
@@ -105,9 +138,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, reason: str, message: str) -> None:
         self._stop_head_timer()
         self._in_head = False
-        if not self.transport.is_closing():
-            self.transport.write(_refusal(status, reason, message))
-            self.transport.close()
+        self._refused = True
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined request is still being answered: a refusal now would read as
+            # its answer. Let it finish, then close; read nothing more.
+            self.cycle.keep_alive = False
+            self.transport.pause_reading()
+            return
+        self.transport.write(_refusal(status, reason, message))
+        self.transport.close()
 
 
 class _Server(uvicorn.Server):

@@ -14,16 +14,35 @@ from typing import Any
 
 import structlog
 
-_QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "aiosqlite": logging.WARNING}
-_TOKEN_IN_URL = re.compile(r"((?:access_|refresh_)?token=)[^&\s\"'#]+")
+# websockets logs every header and frame at debug level: tokens and message text.
+_QUIET = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "aiosqlite": logging.WARNING,
+    "websockets": logging.INFO,
+}
+_SECRETS = re.compile(
+    # a token in a URL, whatever the case or percent-encoding of its name ...
+    r"((?:access_|refresh_)?tok(?:e|%65)(?:n|%6e)=)[^&\s\"'#]+"
+    # ... an Authorization header's credentials ...
+    r"|(bearer\s+)\S+"
+    # ... and anything shaped like a JWT.
+    r"|()eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
+    re.IGNORECASE,
+)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    return (match.group(1) or match.group(2) or "") + "[redacted]"
 
 
 def redact_tokens(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Tokens in URLs (`/v1/ws?access_token=`, the email links' `?token=`) never reach a
-    log: uvicorn writes the WebSocket's request line, query included, when it opens."""
+    """Tokens never reach a log: uvicorn writes each WebSocket's request line, query
+    included, when it opens (browsers put the access token there), and a library may
+    log a header."""
     for key, value in event.items():
-        if isinstance(value, str) and "token=" in value:
-            event[key] = _TOKEN_IN_URL.sub(r"\1[redacted]", value)
+        if isinstance(value, str):
+            event[key] = _SECRETS.sub(_redacted, value)
     return event
 
 

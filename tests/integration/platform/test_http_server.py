@@ -25,11 +25,26 @@ async def echo(request: Request) -> JSONResponse:
     return JSONResponse({"received": len(await request.body())})
 
 
+async def without_reading(request: Request) -> JSONResponse:
+    return JSONResponse({"read": False})
+
+
+async def slow(request: Request) -> JSONResponse:
+    await asyncio.sleep(0.3)
+    return JSONResponse({"slow": True})
+
+
 @pytest.fixture
 async def port(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[int]:
     monkeypatch.setattr(GuardedHttpProtocol, "head_timeout_seconds", 0.5)
     chosen = free_port()
-    app = Starlette(routes=[Route("/", echo, methods=["GET", "POST"])])
+    app = Starlette(
+        routes=[
+            Route("/", echo, methods=["GET", "POST"]),
+            Route("/fast", without_reading, methods=["POST"]),
+            Route("/slow", slow),
+        ]
+    )
     server = asyncio.create_task(serve_http(app, "127.0.0.1", chosen))
     await wait_for_port("127.0.0.1", chosen, timeout=10)
     yield chosen
@@ -97,3 +112,30 @@ async def test_a_connection_that_sends_nothing_is_closed(port: int) -> None:
     finally:
         writer.close()
     assert answer.startswith(b"HTTP/1.1 408")
+
+
+async def test_a_body_left_unread_is_not_waited_for(port: int) -> None:
+    """Answered without reading its body, a request whose client trickles that body
+    must not hold the connection: it closes once the answer is sent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"POST /fast HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\nab")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=3)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200")
+
+
+async def test_a_refusal_never_answers_an_earlier_pipelined_request(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+        writer.write(b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 100_000 + b"\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=5)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b'{"slow":true}' in answer
+    assert b"431" not in answer
