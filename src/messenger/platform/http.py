@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from messenger.platform.errors import ErrorCode, MessengerError
@@ -65,7 +66,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, MessengerError)
         return error_response(exc)
 
-    async def on_http_error(_: Request, exc: Exception) -> Response:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
             exc.status_code, ErrorCode.INVALID_REQUEST
@@ -77,6 +78,8 @@ def install_error_handlers(app: FastAPI) -> None:
         response.status_code = exc.status_code
         if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            response.headers["allow"] = ", ".join(_methods_of_path(request))
         return response
 
     async def on_validation_error(_: Request, exc: Exception) -> Response:
@@ -91,6 +94,23 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def _methods_of_path(request: Request) -> list[str]:
+    """Every method the path answers: its GET and its PATCH may be separate routes, and
+    a 405 names only the route it found first. Asked of the routes with each method in
+    turn, which works through included routers too."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 def _validation_error(errors: Any) -> MessengerError:

@@ -13,6 +13,8 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from messenger.platform.ids import new_id
+
 WS_MAX_MESSAGE_BYTES = 64 * 1024
 """What a client may send in one WebSocket message (uvicorn's default is 16 MiB, buffered in
 memory): clients of this API send nothing but ping/pong."""
@@ -27,10 +29,12 @@ against clients that open connections and trickle bytes to hold them (slowloris)
 
 
 def _refusal(status: int, reason: str, message: str) -> bytes:
+    """The error shape of API.md, with a request id like every other answer (the
+    request's own never arrived whole)."""
     body = json.dumps({"error": {"code": "invalid_request", "message": message}}).encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json; charset=utf-8\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        f"content-length: {len(body)}\r\nx-request-id: {new_id()}\r\nconnection: close\r\n\r\n"
     )
     return head.encode() + body
 

@@ -42,6 +42,14 @@ async def test_head_of_a_post_only_route_is_405(system: System) -> None:
     wrong = await system.http.put("/healthz")
     assert_error(wrong, 405, "method_not_allowed")
     assert wrong.headers["allow"] == "GET, HEAD"
+    # A path served by several routes names the methods of all of them.
+    for path, allowed in (
+        ("/v1/profiles/me", "GET, PATCH, HEAD"),
+        ("/v1/friends", "GET, POST, HEAD"),
+    ):
+        answer = await system.http.put(path)
+        assert_error(answer, 405, "method_not_allowed")
+        assert answer.headers["allow"] == allowed
 
 
 async def test_ws_without_an_upgrade_is_426_and_other_methods_405(system: System) -> None:

@@ -65,7 +65,11 @@ async def exchange(port: int, *chunks: bytes, pause: float = 0.0) -> tuple[int, 
     finally:
         writer.close()
     head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+    status = int(head.split()[1])
+    if status in (408, 431):
+        # Like every answer, a refusal carries a request id.
+        assert b"\r\nx-request-id: " in head.lower()
+    return status, body
 
 
 def refusal(body: bytes) -> str:
