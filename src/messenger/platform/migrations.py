@@ -64,6 +64,11 @@ def run_env(metadata: MetaData) -> None:
             async with engine.connect() as connection:
                 await connection.run_sync(migrate)
                 await connection.commit()
+                if url.get_backend_name() == "sqlite":
+                    # WAL belongs to the file: set here, before any service opens it,
+                    # because instances connecting together could not all switch it.
+                    await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+                    await connection.commit()
         finally:
             await engine.dispose()
 
