@@ -112,14 +112,21 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head, self._head_bytes, self._tail = True, 0, b""
         self._body_pending = False
+        self._stop_head_timer()
 
     def on_response_complete(self) -> None:
-        # Answered before its body was read (a 401, a GET with a body): waiting for the
-        # rest would let a client trickling bytes keep the connection for ever.
+        super().on_response_complete()
+        # Answered before its body had arrived (a 401, a 413): the rest is read and
+        # dropped as usual, but only for as long as a head may take, or a client
+        # trickling bytes would keep the connection for ever.
+        if self._body_pending and not self.transport.is_closing():
+            self._stop_head_timer()
+            self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._body_timed_out)
+
+    def _body_timed_out(self) -> None:
+        self._head_timer = None
         if self._body_pending:
             self.transport.close()
-            return
-        super().on_response_complete()
 
     def handle_websocket_upgrade(self) -> None:
         self._stop_head_timer()

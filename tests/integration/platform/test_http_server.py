@@ -119,16 +119,39 @@ async def test_a_connection_that_sends_nothing_is_closed(port: int) -> None:
 
 
 async def test_a_body_left_unread_is_not_waited_for(port: int) -> None:
-    """Answered without reading its body, a request whose client trickles that body
-    must not hold the connection: it closes once the answer is sent."""
+    """Answered before its body arrived, a request whose client trickles that body must
+    not hold the connection: it closes once the head timeout has passed."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(b"POST /fast HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\nab")
         await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), timeout=3)
+        answer = await asyncio.wait_for(reader.readuntil(b'{"read":false}'), timeout=3)
+        assert answer.startswith(b"HTTP/1.1 200")
+        started = asyncio.get_running_loop().time()
+        while not reader.at_eof() and asyncio.get_running_loop().time() - started < 3:
+            writer.write(b"x")
+            await asyncio.sleep(0.1)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader.read(1), timeout=0.01)
+        assert reader.at_eof()
     finally:
         writer.close()
-    assert answer.startswith(b"HTTP/1.1 200")
+
+
+async def test_a_connection_stays_usable_after_an_early_answer(port: int) -> None:
+    """A client that sent its whole body keeps its connection (no reset under it)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for _ in range(3):
+            writer.write(
+                b"POST /fast HTTP/1.1\r\nhost: x\r\ncontent-length: 5000\r\n\r\n" + b"y" * 5000
+            )
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.readuntil(b'{"read":false}'), timeout=3)
+            assert answer.startswith(b"HTTP/1.1 200")
+            assert b"connection: close" not in answer.lower()
+    finally:
+        writer.close()
 
 
 async def test_a_refusal_never_answers_an_earlier_pipelined_request(port: int) -> None:
