@@ -26,6 +26,7 @@ from tests.e2e.harness import (
     register,
     send,
     signup,
+    two_friends,
     unique,
 )
 
@@ -154,10 +155,7 @@ async def friends_in_chat(
     client: httpx.AsyncClient, system: System, open_person: OpenPerson
 ) -> tuple[User, User, str, Person]:
     """Ada and Bob, friends through the API; Ada signed in to the page, their chat open."""
-    ada = await signup(client, system, "ada")
-    bob = await signup(client, system, "bob")
-    await befriend(client, ada, bob)
-    conversation_id = await open_direct(client, ada, bob)
+    ada, bob, conversation_id = await two_friends(client, system)
     page = await open_person()
     await page.sign_in(ada.username, ada.password)
     await page.open_chat_with(bob.username)
@@ -370,10 +368,7 @@ async def test_access_token_refreshed_before_expiry_with_rotation(
 async def test_older_messages_load_when_scrolled_up(
     client: httpx.AsyncClient, system: System, open_person: OpenPerson
 ) -> None:
-    ada = await signup(client, system, "ada")
-    bob = await signup(client, system, "bob")
-    await befriend(client, ada, bob)
-    conversation_id = await open_direct(client, ada, bob)
+    ada, bob, conversation_id = await two_friends(client, system)
     for n in range(1, 61):
         await send(client, bob if n % 2 else ada, conversation_id, f"message number {n}.")
     person = await open_person()

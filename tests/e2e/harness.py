@@ -272,6 +272,14 @@ async def open_direct(client: httpx.AsyncClient, a: User, b: User) -> str:
     return conversation_id
 
 
+async def two_friends(client: httpx.AsyncClient, system: System) -> tuple[User, User, str]:
+    """Ada and Bob, verified, signed in, friends, and the id of their conversation."""
+    ada = await signup(client, system, "ada")
+    bob = await signup(client, system, "bob")
+    await befriend(client, ada, bob)
+    return ada, bob, await open_direct(client, ada, bob)
+
+
 async def send(
     client: httpx.AsyncClient, user: User, conversation_id: str, text: str
 ) -> dict[str, Any]:

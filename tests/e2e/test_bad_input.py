@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.harness import System, User, befriend, open_direct, send, signup, unique
+from tests.e2e.harness import System, User, send, signup, two_friends, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -101,10 +101,7 @@ def assert_client_error(response: httpx.Response, context: str) -> None:
 
 
 async def test_every_endpoint_refuses_bad_bodies(client: httpx.AsyncClient, system: System) -> None:
-    ada = await signup(client, system, "ada")
-    bob = await signup(client, system, "bob")
-    await befriend(client, ada, bob)
-    cid = await open_direct(client, ada, bob)
+    ada, bob, cid = await two_friends(client, system)
     await send(client, ada, cid, "kept")
 
     for method, path, needs_token in endpoints(ada, bob, cid):
@@ -143,10 +140,7 @@ async def test_every_endpoint_refuses_bad_bodies(client: httpx.AsyncClient, syst
 
 
 async def test_bad_ids_queries_paths_and_methods(client: httpx.AsyncClient, system: System) -> None:
-    ada = await signup(client, system, "ada")
-    bob = await signup(client, system, "bob")
-    await befriend(client, ada, bob)
-    cid = await open_direct(client, ada, bob)
+    ada, _, cid = await two_friends(client, system)
     for bad_id in ["x", "%00", "' OR 1=1 --", "0" * 32, "\u202e", "A" * 300]:
         for method, path in [
             ("GET", f"/v1/profiles/{bad_id}"),

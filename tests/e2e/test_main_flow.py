@@ -18,6 +18,7 @@ from tests.e2e.harness import (
     register,
     send,
     signup,
+    two_friends,
     unique,
 )
 
@@ -322,10 +323,7 @@ async def test_sessions_refresh_and_logout(client: httpx.AsyncClient, system: Sy
 async def test_unfriend_closes_chat_but_keeps_history(
     client: httpx.AsyncClient, system: System
 ) -> None:
-    ada = await signup(client, system, "ada")
-    bob = await signup(client, system, "bob")
-    await befriend(client, ada, bob)
-    cid = await open_direct(client, ada, bob)
+    ada, bob, cid = await two_friends(client, system)
     await send(client, ada, cid, "before")
 
     removed = await client.delete(f"/v1/friends/{bob.user_id}", headers=ada.auth)
@@ -354,10 +352,7 @@ async def test_unfriend_closes_chat_but_keeps_history(
 async def test_concurrent_sends_get_distinct_gap_free_seqs(
     client: httpx.AsyncClient, system: System
 ) -> None:
-    ada = await signup(client, system, "ada")
-    bob = await signup(client, system, "bob")
-    await befriend(client, ada, bob)
-    cid = await open_direct(client, ada, bob)
+    ada, bob, cid = await two_friends(client, system)
     sent = await asyncio.gather(
         *(send(client, ada if i % 2 else bob, cid, f"c{i}") for i in range(32))
     )

@@ -18,7 +18,13 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from messenger.platform.process import free_port
-from tests.e2e.harness import MESSENGER, System, befriend, login, open_direct, send, signup
+from tests.e2e.harness import (
+    MESSENGER,
+    System,
+    login,
+    send,
+    two_friends,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -87,10 +93,7 @@ async def client(system: System) -> AsyncIterator[httpx.AsyncClient]:
 async def test_a_second_gateway_process_delivers_frames_sent_through_the_first(
     client: httpx.AsyncClient, system: System, second_gateway: str
 ) -> None:
-    ada = await signup(client, system, "ada")
-    bob = await signup(client, system, "bob")
-    await befriend(client, ada, bob)
-    cid = await open_direct(client, ada, bob)
+    ada, bob, cid = await two_friends(client, system)
     ada_phone = await login(client, dataclasses.replace(ada))
     sockets = [
         await ready_socket(second_gateway, bob.access_token),

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import base_database_url
 from tests.e2e.conftest import cleanup_databases
-from tests.e2e.harness import System, befriend, login, open_direct, send, signup
+from tests.e2e.harness import System, login, open_direct, send, two_friends
 
 pytestmark = pytest.mark.e2e
 
@@ -28,10 +28,7 @@ def system(tmp_path: Path) -> Iterator[System]:
 
 async def test_sigkill_and_restart_loses_nothing(system: System) -> None:
     async with httpx.AsyncClient(base_url=system.url, timeout=15) as client:
-        ada = await signup(client, system, "ada")
-        bob = await signup(client, system, "bob")
-        await befriend(client, ada, bob)
-        cid = await open_direct(client, ada, bob)
+        ada, bob, cid = await two_friends(client, system)
         texts = [f"kept {i} ✓" for i in range(5)]
         for text in texts:
             await send(client, ada, cid, text)

@@ -51,17 +51,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True
         self._tail = b""
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
         self._body_pending = False
         self._parsed_head = 0
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._start_head_timer()
+        self._start_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
+        self._stop_deadline()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -81,7 +81,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._parsed_head = 0
-        self._start_head_timer()
+        self._start_deadline()
 
     def on_url(self, url: bytes) -> None:
         self._parsed_head += len(url)
@@ -94,7 +94,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._body_pending = True
-        self._stop_head_timer()
+        self._stop_deadline()
         # The byte count above misses a head that arrived whole in one read behind
         # another request; the parsed size does not.
         if self._parsed_head > self.max_head_bytes:
@@ -112,7 +112,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head, self._head_bytes, self._tail = True, 0, b""
         self._body_pending = False
-        self._stop_head_timer()
+        self._stop_deadline()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -120,34 +120,34 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # dropped as usual, but only for as long as a head may take, or a client
         # trickling bytes would keep the connection for ever.
         if self._body_pending and not self.transport.is_closing():
-            self._stop_head_timer()
-            self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._body_timed_out)
+            self._stop_deadline()
+            self._deadline = self.loop.call_later(self.head_timeout_seconds, self._body_timed_out)
 
     def _body_timed_out(self) -> None:
-        self._head_timer = None
+        self._deadline = None
         if self._body_pending:
             self.transport.close()
 
     def handle_websocket_upgrade(self) -> None:
-        self._stop_head_timer()
+        self._stop_deadline()
         super().handle_websocket_upgrade()
 
-    def _start_head_timer(self) -> None:
-        self._stop_head_timer()
-        self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._head_timed_out)
+    def _start_deadline(self) -> None:
+        self._stop_deadline()
+        self._deadline = self.loop.call_later(self.head_timeout_seconds, self._head_timed_out)
 
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
 
     def _head_timed_out(self) -> None:
-        self._head_timer = None
+        self._deadline = None
         if self._in_head:
             self._refuse(408, "Request Timeout", "The request head took too long to arrive.")
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
-        self._stop_head_timer()
+        self._stop_deadline()
         self._in_head = False
         self._refused = True
         if self.transport.is_closing():
