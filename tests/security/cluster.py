@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import MetaData, select
 
 from messenger.platform.config import Settings
-from messenger.platform.db import create_engine, database_url
+from messenger.platform.db import create_engine, database_url, dispose_engine
 from messenger.platform.process import free_port
 from messenger.session import store as session_store
 from tests.e2e.harness import MESSENGER, READY_SECONDS, System
@@ -178,7 +178,7 @@ async def dump_rows(settings: Settings, service: str) -> str:
                 for row in await conn.execute(select(table))
             ]
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
     return "\n".join(parts)
 
 
@@ -192,4 +192,4 @@ async def signing_keys(settings: Settings) -> list[dict[str, Any]]:
             rows = await conn.execute(select(t).order_by(t.c.generation.desc()))
             return [dict(row._mapping) for row in rows]
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)

@@ -15,7 +15,7 @@ from messenger.auth.sealing import MailSealer, mail_key_path
 from messenger.pb.auth.v1 import auth_pb2 as auth_pb
 from messenger.pb.auth.v1 import auth_pb2_grpc
 from messenger.platform.config import Settings
-from messenger.platform.db import create_engine, database_url
+from messenger.platform.db import create_engine, database_url, dispose_engine
 from messenger.platform.grpc import channel, rpc
 from messenger.platform.migrations import DATABASE_SERVICES
 from messenger.platform.process import free_port
@@ -81,7 +81,7 @@ async def test_a_queued_email_holds_its_token_sealed(settings: Settings) -> None
             async with engine.connect() as conn:
                 queued = (await conn.execute(select(auth_store.mail_outbox))).all()
         finally:
-            await engine.dispose()
+            await dispose_engine(engine)
         assert len(queued) == 2
         assert all(row.sent_at_ms is None and row.body for row in queued)
         sealer = MailSealer.from_file(mail_key_path(settings.data_dir, settings.mail_key_file))

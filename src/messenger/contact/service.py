@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from messenger.contact import domain, events, store
 from messenger.contact.domain import AddOutcome, FriendList
 from messenger.platform.clock import now_ms
-from messenger.platform.db import read_transaction
+from messenger.platform.db import read_transaction, run_transaction
 from messenger.platform.errors import not_found
 from messenger.platform.ids import is_valid_id
 from messenger.platform.uow import UnitOfWorkFactory
@@ -106,6 +106,7 @@ async def friends_among(uow_factory: UnitOfWorkFactory, pairs: list[tuple[str, s
     """For each (user, other) pair, in order: are they friends now? One query for all."""
     domain.require_pair_count(len(pairs))
     wanted = {domain.ordered_pair(a, b) for a, b in pairs if a != b}
-    async with read_transaction(uow_factory.engine) as conn:
-        friends = await store.accepted_among(conn, wanted)
+    friends = await run_transaction(
+        uow_factory.engine, lambda conn: store.accepted_among(conn, wanted), write=False
+    )
     return [a != b and domain.ordered_pair(a, b) in friends for a, b in pairs]

@@ -13,15 +13,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     exists,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -157,16 +158,21 @@ async def friendships_of(conn: AsyncConnection, user_id: str) -> list[Friendship
     return [_to_friendship(row) for row in rows]
 
 
-async def accepted_among(
-    conn: AsyncConnection, pairs: set[tuple[str, str]]
-) -> set[tuple[str, str]]:
+_ACCEPTED_AMONG = select(friendships.c.user_low, friendships.c.user_high).where(
+    # One IN per column of the key: SQLite answers a row-value IN by scanning the whole
+    # table, but searches the primary key for these.
+    friendships.c.user_low.in_(bindparam("lows", expanding=True)),
+    friendships.c.user_high.in_(bindparam("highs", expanding=True)),
+    friendships.c.status == ACCEPTED,
+)
+
+
+def accepted_among(conn: Connection, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of these ordered (low, high) pairs are accepted friendships."""
     if not pairs:
         return set()
-    rows = await conn.execute(
-        select(friendships.c.user_low, friendships.c.user_high).where(
-            tuple_(friendships.c.user_low, friendships.c.user_high).in_(sorted(pairs)),
-            friendships.c.status == ACCEPTED,
-        )
+    rows = conn.execute(
+        _ACCEPTED_AMONG,
+        {"lows": sorted({low for low, _ in pairs}), "highs": sorted({high for _, high in pairs})},
     )
-    return {(row.user_low, row.user_high) for row in rows}
+    return {(row.user_low, row.user_high) for row in rows} & pairs

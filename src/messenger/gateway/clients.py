@@ -24,10 +24,14 @@ from messenger.pb.messaging.v1 import messaging_pb2 as messaging_pb
 from messenger.pb.messaging.v1 import messaging_pb2_grpc
 from messenger.pb.session.v1 import session_pb2 as session_pb
 from messenger.pb.session.v1 import session_pb2_grpc
+from messenger.platform.batches import Coalescer
 from messenger.platform.errors import ErrorCode, MessengerError
 from messenger.platform.grpc import rpc
 from messenger.platform.http import REQUEST_ID_HEADER
 from messenger.platform.logging import current_request_id
+
+MAX_SENDS_PER_CALL = 256
+"""messaging.proto's bound on one SendMessagesRequest."""
 
 
 class _GrpcClient:
@@ -210,6 +214,14 @@ class MessagingClient(_GrpcClient):
     def __init__(self, channel: grpc.aio.Channel, deadline: float) -> None:
         super().__init__(channel, deadline)
         self._stub = messaging_pb2_grpc.MessagingServiceStub(channel)
+        # Concurrent POSTs of messages travel together in one SendMessages call.
+        self._sends: Coalescer[messaging_pb.BatchedSend, messaging_pb.SendMessageResponse] = (
+            Coalescer(
+                self._send_batch,
+                max_batch=MAX_SENDS_PER_CALL,
+                name="gateway-sends",
+            )
+        )
 
     async def open_direct(
         self, user_id: str, other_user_id: str
@@ -241,16 +253,30 @@ class MessagingClient(_GrpcClient):
     async def send(
         self, user_id: str, conversation_id: str, text: str, client_message_id: str
     ) -> messaging_pb.SendMessageResponse:
-        return await rpc(
-            self._stub.SendMessage,
-            messaging_pb.SendMessageRequest(
-                user_id=user_id,
-                conversation_id=conversation_id,
-                text=text,
-                client_message_id=client_message_id,
-            ),
+        return await self._sends.submit(
+            messaging_pb.BatchedSend(
+                send=messaging_pb.SendMessageRequest(
+                    user_id=user_id,
+                    conversation_id=conversation_id,
+                    text=text,
+                    client_message_id=client_message_id,
+                ),
+                request_id=current_request_id() or "",
+            )
+        )
+
+    async def _send_batch(
+        self, sends: list[messaging_pb.BatchedSend]
+    ) -> list[messaging_pb.SendMessageResponse | MessengerError]:
+        answer = await rpc(
+            self._stub.SendMessages,
+            messaging_pb.SendMessagesRequest(sends=sends),
             deadline=self._deadline,
         )
+        return [
+            outcome.sent if outcome.HasField("sent") else _failure_error(outcome.failure)
+            for outcome in answer.outcomes
+        ]
 
     async def messages(
         self,
@@ -278,6 +304,15 @@ class MessagingClient(_GrpcClient):
             messaging_pb.MarkSeenRequest(user_id=user_id, conversation_id=conversation_id, seq=seq),
             deadline=self._deadline,
         )
+
+
+def _failure_error(failure: messaging_pb.Failure) -> MessengerError:
+    code = ErrorCode.__members__.get(failure.code, ErrorCode.INTERNAL)
+    return MessengerError(
+        code,
+        failure.message or code.api_code,
+        retry_after=failure.retry_after if failure.HasField("retry_after") else None,
+    )
 
 
 @dataclass(frozen=True)

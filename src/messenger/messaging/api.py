@@ -9,13 +9,16 @@ from typing_extensions import override
 from messenger.messaging import service
 from messenger.messaging.directory import Directory
 from messenger.messaging.domain import ConversationView, Message
-from messenger.messaging.sending import Sender
+from messenger.messaging.sending import Sender, Sent
 from messenger.messaging.service import Friendships
 from messenger.pb.messaging.v1 import messaging_pb2 as pb
 from messenger.pb.messaging.v1.messaging_pb2_grpc import MessagingServiceServicer
+from messenger.platform.errors import ErrorCode, MessengerError
+from messenger.platform.logging import log
 from messenger.platform.uow import UnitOfWorkFactory
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MessagingService"].full_name
+MAX_SENDS_PER_CALL = 256
 
 
 def _message(message: Message) -> pb.Message:
@@ -28,6 +31,33 @@ def _message(message: Message) -> pb.Message:
         sent_at_ms=message.sent_at_ms,
         client_message_id=message.client_message_id,
     )
+
+
+def _send_request(
+    request: pb.SendMessageRequest, request_id: str | None = None
+) -> service.SendRequest:
+    return service.SendRequest(
+        request.user_id,
+        request.conversation_id,
+        request.text,
+        request.client_message_id,
+        request_id,
+    )
+
+
+def _send_outcome(outcome: Sent | BaseException) -> pb.SendOutcome:
+    if isinstance(outcome, Sent):
+        return pb.SendOutcome(
+            sent=pb.SendMessageResponse(message=_message(outcome.message), created=outcome.created)
+        )
+    if not isinstance(outcome, MessengerError):
+        # Logged here, as the interceptor would for a call of its own.
+        log.error("send failed", exc_info=outcome)
+        outcome = MessengerError(ErrorCode.INTERNAL, "Internal error.")
+    failure = pb.Failure(code=outcome.code.name, message=outcome.message)
+    if outcome.retry_after is not None:
+        failure.retry_after = outcome.retry_after
+    return pb.SendOutcome(failure=failure)
 
 
 def _conversation(view: ConversationView) -> pb.Conversation:
@@ -90,15 +120,23 @@ class MessagingApi(MessagingServiceServicer):
     async def SendMessage(
         self, request: pb.SendMessageRequest, context: Any
     ) -> pb.SendMessageResponse:
-        sent = await service.send_message(
+        sent = await service.send_message(self._directory, self._sender, _send_request(request))
+        return pb.SendMessageResponse(message=_message(sent.message), created=sent.created)
+
+    @override
+    async def SendMessages(
+        self, request: pb.SendMessagesRequest, context: Any
+    ) -> pb.SendMessagesResponse:
+        if len(request.sends) > MAX_SENDS_PER_CALL:
+            raise MessengerError(
+                ErrorCode.INVALID_REQUEST, f"At most {MAX_SENDS_PER_CALL} sends per call."
+            )
+        outcomes = await service.send_messages(
             self._directory,
             self._sender,
-            request.user_id,
-            request.conversation_id,
-            request.text,
-            request.client_message_id,
+            [_send_request(b.send, b.request_id or None) for b in request.sends],
         )
-        return pb.SendMessageResponse(message=_message(sent.message), created=sent.created)
+        return pb.SendMessagesResponse(outcomes=[_send_outcome(o) for o in outcomes])
 
     @override
     async def GetMessages(

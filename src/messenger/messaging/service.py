@@ -8,11 +8,13 @@ from typing import Protocol
 
 from messenger.messaging import domain, events, store
 from messenger.messaging.directory import Directory
-from messenger.messaging.domain import Conversation, ConversationView, Message
-from messenger.messaging.sending import Sender, Sent
+from messenger.messaging.domain import Conversation, ConversationView, Members, Message
+from messenger.messaging.sending import Outgoing, Sender, Sent
 from messenger.platform.clock import now_ms
 from messenger.platform.db import read_transaction
+from messenger.platform.errors import MessengerError
 from messenger.platform.ids import new_id
+from messenger.platform.logging import current_request_id
 from messenger.platform.uow import UnitOfWorkFactory
 
 
@@ -59,21 +61,59 @@ async def open_direct_conversation(
     return Opened(await _view(uow_factory, conversation, user_id, can_send=True), created)
 
 
-async def send_message(
-    directory: Directory,
-    sender: Sender,
-    user_id: str,
-    conversation_id: str,
-    text: str,
-    client_message_id: str,
-) -> Sent:
-    """Store one message with the next seq; a retry with the same client_message_id
-    returns the original (or CONFLICT when its text differs) and stores nothing.
-    Concurrent sends are written together (sending.py)."""
-    members = domain.require_member(await directory.members(conversation_id), user_id)
-    domain.validate_text(text)
-    domain.validate_client_message_id(client_message_id)
-    return await sender.send(members, user_id, text, client_message_id)
+@dataclass(frozen=True)
+class SendRequest:
+    user_id: str
+    conversation_id: str
+    text: str
+    client_message_id: str
+    request_id: str | None = None
+    """The client call's (default: the current one), carried by the message's event."""
+
+
+async def send_messages(
+    directory: Directory, sender: Sender, requests: list[SendRequest]
+) -> list[Sent | BaseException]:
+    """Store each message with the next seq of its conversation, in the order given; a
+    retry with the same client_message_id returns the original (or CONFLICT when its
+    text differs) and stores nothing. Each request gets the outcome it would have had
+    alone: membership first, then input, then replay, then friendship (sending.py
+    writes concurrent sends together)."""
+    members = {
+        conversation_id: await directory.members(conversation_id)
+        for conversation_id in dict.fromkeys(r.conversation_id for r in requests)
+    }
+    outcomes: list[Sent | BaseException | None] = [None] * len(requests)
+    checked: list[tuple[int, Outgoing]] = []
+    for index, request in enumerate(requests):
+        try:
+            checked.append((index, _outgoing(members[request.conversation_id], request)))
+        except MessengerError as error:
+            outcomes[index] = error
+    sent = await sender.send([outgoing for _, outgoing in checked])
+    for (index, _), outcome in zip(checked, sent, strict=True):
+        outcomes[index] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+async def send_message(directory: Directory, sender: Sender, request: SendRequest) -> Sent:
+    (outcome,) = await send_messages(directory, sender, [request])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _outgoing(members: Members | None, request: SendRequest) -> Outgoing:
+    checked = domain.require_member(members, request.user_id)
+    domain.validate_text(request.text)
+    domain.validate_client_message_id(request.client_message_id)
+    return Outgoing(
+        checked,
+        request.user_id,
+        request.text,
+        request.client_message_id,
+        request.request_id or current_request_id(),
+    )
 
 
 async def get_messages(

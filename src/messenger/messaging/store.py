@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +22,14 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
 
 from messenger.messaging.domain import Conversation, Message, ordered_members
 from messenger.platform.ids import is_valid_id
@@ -274,25 +276,70 @@ ClientKey = tuple[str, str, str]
 """(conversation_id, sender_id, client_message_id): what makes a send a retry."""
 
 
-async def find_by_client_ids(
-    conn: AsyncConnection, keys: list[ClientKey]
-) -> dict[ClientKey, Message]:
+# The send path's statements are built once: building and cache-keying a statement
+# costs more CPU than SQLite takes to run it.
+
+_FIND_BY_CLIENT_IDS = select(messages).where(
+    # One IN per column of the unique key: SQLite answers a row-value IN by scanning
+    # the whole table, but searches the key's index for these.
+    messages.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
+    messages.c.sender_id.in_(bindparam("sender_ids", expanding=True)),
+    messages.c.client_message_id.in_(bindparam("client_message_ids", expanding=True)),
+)
+
+
+def find_by_client_ids(conn: Connection, keys: list[ClientKey]) -> dict[ClientKey, Message]:
     """The stored messages among these client keys, in one query."""
     if not keys:
         return {}
-    rows = await conn.execute(
-        select(messages).where(
-            tuple_(
-                messages.c.conversation_id, messages.c.sender_id, messages.c.client_message_id
-            ).in_(keys)
-        )
+    rows = conn.execute(
+        _FIND_BY_CLIENT_IDS,
+        {
+            "conversation_ids": sorted({c for c, _, _ in keys}),
+            "sender_ids": sorted({s for _, s, _ in keys}),
+            "client_message_ids": sorted({m for _, _, m in keys}),
+        },
     )
+    wanted = set(keys)
     found = (_to_message(row) for row in rows)
-    return {(m.conversation_id, m.sender_id, m.client_message_id): m for m in found}
+    return {
+        key: m
+        for m in found
+        if (key := (m.conversation_id, m.sender_id, m.client_message_id)) in wanted
+    }
 
 
-async def allocate_seqs(
-    conn: AsyncConnection, counts: dict[str, int], now_ms: int
+_LOCK_CONVERSATIONS = (
+    select(conversations.c.id)
+    .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(conversations.c.id)
+    .with_for_update()
+)
+
+
+@functools.cache
+def _allocate_seqs_statement(conversation_count: int) -> Any:
+    """UPDATE … RETURNING for that many conversations (`id_<i>` takes `count_<i>`)."""
+    c = conversations.c
+    ids: list[BindParameter[str]] = [bindparam(f"id_{i}") for i in range(conversation_count)]
+    now: BindParameter[int] = bindparam("now_ms")
+    return (
+        update(conversations)
+        .where(c.id.in_(ids))
+        .values(
+            last_seq=c.last_seq
+            + case(
+                *((c.id == ids[i], bindparam(f"count_{i}")) for i in range(conversation_count)),
+                else_=0,
+            ),
+            last_message_at_ms=case((c.last_message_at_ms > now, c.last_message_at_ms), else_=now),
+        )
+        .returning(c.id, c.last_seq, c.last_message_at_ms)
+    )
+
+
+def allocate_seqs(
+    conn: Connection, counts: dict[str, int], now_ms: int
 ) -> dict[str, tuple[int, int]]:
     """Take `counts[id]` consecutive seqs in each conversation; returns each one's new
     last seq and the messages' time (never earlier than the previous message's).
@@ -304,32 +351,20 @@ async def allocate_seqs(
     """
     ids = sorted(counts)
     if conn.dialect.name == "postgresql":
-        await conn.execute(
-            select(conversations.c.id)
-            .where(conversations.c.id.in_(ids))
-            .order_by(conversations.c.id)
-            .with_for_update()
-        )
-    rows = await conn.execute(
-        update(conversations)
-        .where(conversations.c.id.in_(ids))
-        .values(
-            last_seq=conversations.c.last_seq + case(counts, value=conversations.c.id, else_=0),
-            last_message_at_ms=case(
-                (conversations.c.last_message_at_ms > now_ms, conversations.c.last_message_at_ms),
-                else_=now_ms,
-            ),
-        )
-        .returning(conversations.c.id, conversations.c.last_seq, conversations.c.last_message_at_ms)
-    )
+        conn.execute(_LOCK_CONVERSATIONS, {"ids": ids})
+    params: dict[str, Any] = {"now_ms": now_ms}
+    for i, conversation_id in enumerate(ids):
+        params[f"id_{i}"] = conversation_id
+        params[f"count_{i}"] = counts[conversation_id]
+    rows = conn.execute(_allocate_seqs_statement(len(ids)), params)
     return {row.id: (int(row.last_seq), int(row.last_message_at_ms)) for row in rows}
 
 
-async def add_messages(conn: AsyncConnection, batch: list[Message]) -> None:
+def add_messages(conn: Connection, batch: list[Message]) -> None:
     """One multi-row INSERT; a unique key hit (a retry stored by another instance
     meanwhile) fails the whole transaction."""
     try:
-        await conn.execute(
+        conn.execute(
             messages.insert(),
             [
                 {
@@ -348,13 +383,11 @@ async def add_messages(conn: AsyncConnection, batch: list[Message]) -> None:
         raise DuplicateKeyError(str(exc.orig)) from exc
 
 
-async def advance_read_positions(
-    conn: AsyncConnection, positions: list[tuple[str, str, int]]
-) -> None:
+def advance_read_positions(conn: Connection, positions: list[tuple[str, str, int]]) -> None:
     """`advance_read_position` for many (conversation_id, user_id, seq) at once."""
     if not positions:
         return
-    await conn.execute(
+    conn.execute(
         update(read_positions)
         .where(
             read_positions.c.conversation_id == bindparam("b_conversation"),

@@ -7,20 +7,39 @@ configure a database.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import asyncpg
+import sqlalchemy
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from messenger.platform.config import Settings
 
+R = TypeVar("R")
+
 _IMMEDIATE = "messenger_immediate"
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class _SqliteSide:
+    """What an SQLite engine needs beside itself: the lock its writers queue on in this
+    process, and a synchronous engine on the same file with the one thread that uses it
+    (`run_transaction`)."""
+
+    writers: asyncio.Lock
+    engine: Engine
+    thread: ThreadPoolExecutor
+
+
+_SQLITE: weakref.WeakKeyDictionary[AsyncEngine, _SqliteSide] = weakref.WeakKeyDictionary()
 
 
 def database_url(settings: Settings, service: str) -> URL:
@@ -93,8 +112,22 @@ def create_engine(url: URL) -> AsyncEngine:
     # repeat a finished ROLLBACK or COMMIT: on SQLite that is one more round trip to
     # aiosqlite's thread for every transaction.
     engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
+    _configure_sqlite(engine.sync_engine)
+    side = sqlalchemy.create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=1,
+        pool_reset_on_return=None,
+    )
+    _configure_sqlite(side)
+    _SQLITE[engine] = _SqliteSide(
+        asyncio.Lock(), side, ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+    )
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -109,20 +142,30 @@ def create_engine(url: URL) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
-    _SQLITE_WRITERS[engine] = asyncio.Lock()
-    return engine
+
+async def dispose_engine(engine: AsyncEngine) -> None:
+    """Close the engine's connections (and on SQLite its thread)."""
+    await engine.dispose()
+    side = _SQLITE.pop(engine, None)
+    if side is not None:
+        side.thread.shutdown(wait=True)
+        side.engine.dispose()
+
+
+def _writers(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
+    side = _SQLITE.get(engine)
+    return side.writers if side is not None else nullcontext()
 
 
 @asynccontextmanager
 async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A transaction that will write: committed on success, rolled back on error."""
-    writers: AbstractAsyncContextManager[Any] = _SQLITE_WRITERS.get(engine) or nullcontext()
-    async with writers, engine.connect() as conn:
+    async with _writers(engine), engine.connect() as conn:
         conn = await conn.execution_options(**{_IMMEDIATE: True})
         async with conn.begin():
             yield conn
@@ -133,3 +176,33 @@ async def read_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection
     """A consistent snapshot for reads; never takes SQLite's write lock."""
     async with engine.connect() as conn, conn.begin():
         yield conn
+
+
+async def run_transaction(
+    engine: AsyncEngine, work: Callable[[Connection], R], *, write: bool
+) -> R:
+    """Run `work`, synchronous Core statements on one connection, as one transaction
+    (committed when it returns, rolled back when it raises).
+
+    For the hot paths: through aiosqlite every statement makes several trips between
+    the event loop and the database thread, and on a busy machine each trip waits for
+    a core, so a transaction of a few statements took milliseconds. Here an SQLite
+    transaction is one trip to the engine's own thread. On PostgreSQL `work` runs in
+    the event loop, its statements awaited on asyncpg as usual.
+    """
+    side = _SQLITE.get(engine)
+    if side is None:
+        transaction = write_transaction if write else read_transaction
+        async with transaction(engine) as conn:
+            return await conn.run_sync(work)
+
+    def in_thread() -> R:
+        with side.engine.connect() as conn:
+            conn.execution_options(**{_IMMEDIATE: write})
+            with conn.begin():
+                return work(conn)
+
+    async with side.writers if write else nullcontext():
+        return await asyncio.get_running_loop().run_in_executor(
+            side.thread, contextvars.copy_context().run, in_thread
+        )

@@ -25,7 +25,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from messenger.platform.batches import drain_forever
 from messenger.platform.clock import now_ms
@@ -59,12 +60,12 @@ def define_inbox(metadata: MetaData) -> Table:
     )
 
 
-async def stage(conn: AsyncConnection, outbox: Table, envelopes: list[Envelope]) -> None:
+def stage(conn: Connection, outbox: Table, envelopes: list[Envelope]) -> None:
     """Write events in the caller's transaction."""
     if not envelopes:
         return
     created = now_ms()
-    await conn.execute(
+    conn.execute(
         outbox.insert(),
         [
             {

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from messenger.platform import bus
 from messenger.platform.config import Settings
-from messenger.platform.db import create_engine, database_url
+from messenger.platform.db import create_engine, database_url, dispose_engine
 from messenger.platform.logging import log
 from messenger.platform.outbox import OutboxRelay
 from messenger.platform.uow import UnitOfWorkFactory
@@ -87,7 +87,7 @@ async def service_runtime(
             task.cancel()
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
         await bus.close(nats)
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 async def wait_forever() -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 from messenger.pb.session.v1 import session_pb2_grpc as pb_grpc
 from messenger.platform.config import Settings
-from messenger.platform.db import create_engine, database_url
+from messenger.platform.db import create_engine, database_url, dispose_engine
 from messenger.platform.grpc import ServiceRegistration, start_grpc_server
 from messenger.platform.logging import log
 from messenger.platform.migrations import upgrade
@@ -73,5 +73,5 @@ async def rotate_keys(settings: Settings) -> str:
             settings.access_token_ttl_seconds * 1000,
         )
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
     return key.kid

@@ -14,7 +14,7 @@ from messenger.auth.main import serve as serve_auth
 from messenger.pb.auth.v1 import auth_pb2 as pb
 from messenger.pb.auth.v1 import auth_pb2_grpc
 from messenger.platform.config import Settings
-from messenger.platform.db import create_engine, database_url
+from messenger.platform.db import create_engine, database_url, dispose_engine
 from messenger.platform.errors import ErrorCode, MessengerError
 from messenger.platform.grpc import channel, rpc
 from messenger.platform.ids import new_id
@@ -54,7 +54,7 @@ async def all_mail_sent(settings: Settings) -> None:
                 return
             await asyncio.sleep(0.02)
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
     raise AssertionError("mail still pending")
 
 
@@ -346,5 +346,5 @@ async def test_without_session_service_a_password_change_changes_nothing(
                     )
                 )
         finally:
-            await engine.dispose()
+            await dispose_engine(engine)
         assert PasswordHasher().verify(stored, PASSWORD)

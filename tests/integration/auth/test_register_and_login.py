@@ -17,7 +17,7 @@ from messenger.auth import store
 from messenger.pb.auth.v1 import auth_pb2 as pb
 from messenger.pb.session.v1 import session_pb2 as session_pb
 from messenger.platform.config import Settings
-from messenger.platform.db import create_engine, database_url
+from messenger.platform.db import create_engine, database_url, dispose_engine
 from messenger.platform.errors import ErrorCode, MessengerError
 from messenger.platform.grpc import channel, rpc
 from tests.integration.auth.helpers import PASSWORD, Services, is_active, login, register
@@ -32,7 +32,7 @@ async def stored_hash(settings: Settings, user_id: str) -> str:
                 select(store.accounts.c.password_hash).where(store.accounts.c.id == user_id)
             )
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
     assert isinstance(value, str)
     return value
 

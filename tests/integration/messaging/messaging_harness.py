@@ -92,6 +92,23 @@ class Services:
         )
         return await rpc(self.messaging.SendMessage, request, deadline=DEADLINE)
 
+    async def send_many(
+        self, sends: list[tuple[str, str, str, str]], request_ids: list[str] | None = None
+    ) -> list[pb.SendOutcome]:
+        """One SendMessages call of (user, conversation, text, client_message_id) sends."""
+        request = pb.SendMessagesRequest(
+            sends=[
+                pb.BatchedSend(
+                    send=pb.SendMessageRequest(
+                        user_id=user, conversation_id=conversation, text=text, client_message_id=key
+                    ),
+                    request_id=request_ids[i] if request_ids else "",
+                )
+                for i, (user, conversation, text, key) in enumerate(sends)
+            ]
+        )
+        return list((await rpc(self.messaging.SendMessages, request, deadline=DEADLINE)).outcomes)
+
     async def messages(
         self,
         user: str,

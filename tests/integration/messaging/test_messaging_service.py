@@ -297,3 +297,59 @@ async def test_each_concurrent_send_gets_its_own_outcome(services: Services) -> 
     assert sorted(s.message.seq for s in stored) == [2, 3, 4]
     assert await services.messages(a, with_b) == ([1, 2, 3, 4], False)
     assert await services.messages(a, with_c) == ([], False)
+
+
+async def test_one_call_of_many_sends_gives_each_its_own_outcome(services: Services) -> None:
+    """SendMessages (the gateway's coalesced POSTs): every send gets, in order, what
+    SendMessage would have answered it, and its event carries its own request id."""
+    a, b, c = await services.users(3)
+    with_b = await services.chat(a, b)
+    with_c = await services.chat(a, c)
+    await services.send(a, with_b, "earlier", "kept")
+    await services.unfriend(a, c)
+    outcomes = await services.send_many(
+        [
+            (a, with_b, "fresh", "k1"),
+            (c, with_b, "not a member", "k2"),
+            (a, with_b, "", "k3"),
+            (a, with_b, "earlier", "kept"),
+            (a, with_b, "changed", "kept"),
+            (a, with_c, "to a former friend", "k4"),
+            (b, with_b, "twice", "k5"),
+            (b, with_b, "twice", "k5"),
+            (a, new_id(), "nowhere", "k6"),
+        ],
+        request_ids=[f"req-{i}" for i in range(9)],
+    )
+    failures = [o.failure.code if o.HasField("failure") else None for o in outcomes]
+    assert failures == [
+        None,
+        "NOT_FOUND",
+        "VALIDATION_FAILED",
+        None,
+        "CONFLICT",
+        "NOT_FRIENDS",
+        None,
+        None,
+        "NOT_FOUND",
+    ], outcomes
+    assert all(o.failure.message for o in outcomes if o.HasField("failure"))
+    fresh, replay, first, again = (outcomes[i].sent for i in (0, 3, 6, 7))
+    assert (fresh.created, replay.created, replay.message.seq) == (True, False, 1)
+    assert first.message == again.message
+    assert [first.created, again.created].count(True) == 1
+    assert sorted([fresh.message.seq, first.message.seq]) == [2, 3]
+    assert await services.messages(a, with_b) == ([1, 2, 3], False)
+    events = await services.events("messenger.message.sent", 3)
+    by_text = {e.data["message"]["text"]: e.request_id for e, _ in events}
+    assert by_text == {"earlier": None, "fresh": "req-0", "twice": "req-6"}
+
+
+async def test_one_call_holds_at_most_256_sends(services: Services) -> None:
+    a, b = await services.users(2)
+    conversation = await services.chat(a, b)
+    sends = [(a, conversation, f"m{i}", f"k{i}") for i in range(257)]
+    await fails_with(ErrorCode.INVALID_REQUEST, services.send_many(sends))
+    assert await services.messages(a, conversation) == ([], False)
+    outcomes = await services.send_many(sends[:256])
+    assert [o.sent.message.seq for o in outcomes] == list(range(1, 257))

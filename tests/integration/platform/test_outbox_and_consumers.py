@@ -14,14 +14,21 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from messenger.platform import bus
-from messenger.platform.db import create_engine, drop_database, ensure_database
+from messenger.platform.db import (
+    create_engine,
+    dispose_engine,
+    drop_database,
+    ensure_database,
+    run_transaction,
+    write_transaction,
+)
 from messenger.platform.events import Envelope
 from messenger.platform.outbox import OutboxRelay, define_inbox, define_outbox
-from messenger.platform.uow import UnitOfWork, UnitOfWorkFactory
+from messenger.platform.uow import SyncUnitOfWork, UnitOfWork, UnitOfWorkFactory
 from tests.conftest import base_database_url
 
 metadata = MetaData()
@@ -48,7 +55,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     try:
         yield value
     finally:
-        await value.dispose()
+        await dispose_engine(value)
         await drop_database(url)
 
 
@@ -142,6 +149,57 @@ async def test_rolled_back_work_leaves_no_event(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(outbox)) == 0
         assert await conn.scalar(select(func.count()).select_from(notes)) == 0
+
+
+async def test_synchronous_work_commits_its_events_with_it_or_nothing(
+    engine: AsyncEngine,
+) -> None:
+    """`UnitOfWorkFactory.run` (the send path's one-trip transaction) keeps the outbox
+    rule: events are staged in the work's transaction and handed over after commit."""
+    handed: list[Envelope] = []
+    factory = UnitOfWorkFactory(engine, outbox, "test", on_commit=handed.extend)
+
+    def add(uow: SyncUnitOfWork) -> Envelope:
+        uow.conn.execute(notes.insert().values(text="kept"))
+        return uow.emit("user.created", {"text": "kept"}, request_id="req-1")
+
+    def fail_midway(uow: SyncUnitOfWork) -> None:
+        uow.conn.execute(notes.insert().values(text="lost"))
+        uow.emit("user.created", {"text": "lost"})
+        raise RuntimeError("boom")
+
+    sent = await factory.run(add)
+    with pytest.raises(RuntimeError):
+        await factory.run(fail_midway)
+    assert [e.id for e in handed] == [sent.id]
+    assert sent.request_id == "req-1"
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(outbox.c.event_id))).scalars().all() == [sent.id]
+        assert (await conn.execute(select(notes.c.text))).scalars().all() == ["kept"]
+
+
+async def test_one_trip_and_async_writers_queue_behind_each_other(engine: AsyncEngine) -> None:
+    """Read-modify-write from both kinds of transaction at once loses no update."""
+    async with engine.begin() as conn:
+        await conn.execute(notes.insert().values(id=1, text="0"))
+    current = select(notes.c.text).where(notes.c.id == 1).with_for_update()
+
+    def bump(conn: Connection) -> None:
+        value = int(conn.scalar(current) or 0)
+        conn.execute(update(notes).where(notes.c.id == 1).values(text=str(value + 1)))
+
+    async def bump_async() -> None:
+        async with write_transaction(engine) as conn:
+            value = int(await conn.scalar(current) or 0)
+            await asyncio.sleep(0)
+            await conn.execute(update(notes).where(notes.c.id == 1).values(text=str(value + 1)))
+
+    await asyncio.gather(
+        *(run_transaction(engine, bump, write=True) for _ in range(20)),
+        *(bump_async() for _ in range(20)),
+    )
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(notes.c.text).where(notes.c.id == 1)) == "40"
 
 
 async def test_relay_publishes_rows_left_by_a_crash_when_it_starts(

@@ -16,7 +16,7 @@ from sqlalchemy.sql import Executable
 
 from messenger.platform import bus
 from messenger.platform.config import Settings
-from messenger.platform.db import create_engine, database_url, write_transaction
+from messenger.platform.db import create_engine, database_url, dispose_engine, write_transaction
 from messenger.platform.events import Envelope
 from messenger.platform.migrations import upgrade
 from messenger.platform.process import wait_for_port
@@ -104,7 +104,7 @@ async def database_dump(settings: Settings, service: str, metadata: MetaData) ->
                 for row in await conn.execute(select(table))
             ]
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
     return "\n".join(parts)
 
 
@@ -115,4 +115,4 @@ async def execute(settings: Settings, service: str, statement: Executable) -> No
         async with write_transaction(engine) as conn:
             await conn.execute(statement)
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from messenger.pb.session.v1 import session_pb2 as pb
 from messenger.pb.session.v1 import session_pb2_grpc as pb_grpc
 from messenger.platform.config import Settings
-from messenger.platform.db import create_engine, database_url
+from messenger.platform.db import create_engine, database_url, dispose_engine
 from messenger.platform.errors import ErrorCode, MessengerError
 from messenger.platform.grpc import channel, rpc
 from messenger.platform.ids import new_id
@@ -272,7 +272,7 @@ async def test_two_instances_starting_together_agree_on_one_signing_key(
         )
     finally:
         for engine in engines:
-            await engine.dispose()
+            await dispose_engine(engine)
     assert [k.kid for k in keys[0]] == [k.kid for k in keys[1]]
     assert [k.kid for k in published] == [keys[0][0].kid]
 
@@ -343,7 +343,7 @@ async def test_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(
                 ).scalars()
             )
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
     assert expires == now - max_ms + 60_000 + max_ms
     assert token_expiries == {expires}
 
@@ -381,7 +381,7 @@ async def test_rotated_keys_sign_after_their_delay_and_old_ones_stay_published(
             stored = set((await conn.execute(select(store.signing_keys.c.kid))).scalars())
         assert stored == {newest.kid, new_key.kid}
     finally:
-        await uow.engine.dispose()
+        await dispose_engine(uow.engine)
 
 
 async def test_keys_rotate_by_themselves_when_due(settings: Settings) -> None:

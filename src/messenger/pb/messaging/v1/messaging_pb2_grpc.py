@@ -54,6 +54,11 @@ class MessagingServiceStub:
                 request_serializer=messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessageRequest.SerializeToString,
                 response_deserializer=messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessageResponse.FromString,
                 _registered_method=True)
+        self.SendMessages = channel.unary_unary(
+                '/messenger.messaging.v1.MessagingService/SendMessages',
+                request_serializer=messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessagesRequest.SerializeToString,
+                response_deserializer=messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessagesResponse.FromString,
+                _registered_method=True)
         self.GetMessages = channel.unary_unary(
                 '/messenger.messaging.v1.MessagingService/GetMessages',
                 request_serializer=messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.GetMessagesRequest.SerializeToString,
@@ -94,6 +99,14 @@ class MessagingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendMessages(self, request, context):
+        """Many independent sends in one call (the gateway coalesces concurrent POSTs): each
+        gets the outcome, success or error, it would have had alone, in the same order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMessages(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -128,6 +141,11 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.SendMessage,
                     request_deserializer=messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessageRequest.FromString,
                     response_serializer=messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessageResponse.SerializeToString,
+            ),
+            'SendMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendMessages,
+                    request_deserializer=messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessagesRequest.FromString,
+                    response_serializer=messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessagesResponse.SerializeToString,
             ),
             'GetMessages': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMessages,
@@ -248,6 +266,33 @@ class MessagingService:
             '/messenger.messaging.v1.MessagingService/SendMessage',
             messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessageRequest.SerializeToString,
             messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/messenger.messaging.v1.MessagingService/SendMessages',
+            messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessagesRequest.SerializeToString,
+            messenger_dot_pb_dot_messaging_dot_v1_dot_messaging__pb2.SendMessagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

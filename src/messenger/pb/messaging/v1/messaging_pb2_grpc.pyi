@@ -36,6 +36,10 @@ class MessagingServiceStub:
     GetConversation: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.GetConversationRequest, _messaging_pb2.Conversation]
     """NOT_FOUND unless `user_id` is a member: lets the gateway rank 404 above 422."""
     SendMessage: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.SendMessageRequest, _messaging_pb2.SendMessageResponse]
+    SendMessages: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.SendMessagesRequest, _messaging_pb2.SendMessagesResponse]
+    """Many independent sends in one call (the gateway coalesces concurrent POSTs): each
+    gets the outcome, success or error, it would have had alone, in the same order.
+    """
     GetMessages: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.GetMessagesRequest, _messaging_pb2.GetMessagesResponse]
     MarkSeen: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.MarkSeenRequest, _messaging_pb2.MarkSeenResponse]
 
@@ -47,6 +51,10 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     GetConversation: _aio.UnaryUnaryMultiCallable[_messaging_pb2.GetConversationRequest, _messaging_pb2.Conversation]  # type: ignore[assignment]
     """NOT_FOUND unless `user_id` is a member: lets the gateway rank 404 above 422."""
     SendMessage: _aio.UnaryUnaryMultiCallable[_messaging_pb2.SendMessageRequest, _messaging_pb2.SendMessageResponse]  # type: ignore[assignment]
+    SendMessages: _aio.UnaryUnaryMultiCallable[_messaging_pb2.SendMessagesRequest, _messaging_pb2.SendMessagesResponse]  # type: ignore[assignment]
+    """Many independent sends in one call (the gateway coalesces concurrent POSTs): each
+    gets the outcome, success or error, it would have had alone, in the same order.
+    """
     GetMessages: _aio.UnaryUnaryMultiCallable[_messaging_pb2.GetMessagesRequest, _messaging_pb2.GetMessagesResponse]  # type: ignore[assignment]
     MarkSeen: _aio.UnaryUnaryMultiCallable[_messaging_pb2.MarkSeenRequest, _messaging_pb2.MarkSeenResponse]  # type: ignore[assignment]
 
@@ -79,6 +87,16 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _messaging_pb2.SendMessageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_pb2.SendMessageResponse, _abc.Awaitable[_messaging_pb2.SendMessageResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SendMessages(
+        self,
+        request: _messaging_pb2.SendMessagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.SendMessagesResponse, _abc.Awaitable[_messaging_pb2.SendMessagesResponse]]:
+        """Many independent sends in one call (the gateway coalesces concurrent POSTs): each
+        gets the outcome, success or error, it would have had alone, in the same order.
+        """
 
     @_abc_1.abstractmethod
     def GetMessages(
