@@ -17,6 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from messenger.platform.errors import ErrorCode, MessengerError
+from messenger.platform.heap import freeze_startup_heap
 from messenger.platform.logging import bind_request_id, current_request_id, log
 
 ERROR_CODE_KEY = "messenger-error-code"
@@ -94,6 +95,7 @@ async def start_grpc_server(addr: str, services: Sequence[ServiceRegistration]) 
     )
     if server.add_insecure_port(addr) == 0:
         raise OSError(f"cannot listen on {addr}")
+    freeze_startup_heap()
     await server.start()
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

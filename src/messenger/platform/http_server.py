@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from messenger.platform.heap import freeze_startup_heap
 from messenger.platform.ids import new_id
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -297,6 +298,7 @@ async def serve_http(
             forwarded_allow_ips=trusted_proxies,
         )
     )
+    freeze_startup_heap()
     task = asyncio.create_task(server.serve())
     try:
         await asyncio.shield(task)
