@@ -1,10 +1,12 @@
-"""The gateway's FastAPI app, built from its dependencies (clients, token check, caches)."""
+"""The gateway's ASGI app, built from its dependencies (clients, token check, caches)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from messenger.gateway.deps import Gateway
+from messenger.gateway.realtime.ws import RealtimeApp
 from messenger.gateway.routes import (
     accounts,
     conversations,
@@ -22,7 +24,16 @@ from messenger.platform.http import (
 )
 
 
-def create_app(gateway: Gateway) -> FastAPI:
+def create_app(gateway: Gateway) -> ASGIApp:
+    """Two paths are served in front of FastAPI: `/v1/ws`, whose sockets must hold little
+    memory each, and sending, which is most requests (see their modules)."""
+    api = conversations.SendFront(
+        _fastapi_app(gateway), gateway.clients.messaging, gateway.authenticate
+    )
+    return RealtimeApp(api, gateway)
+
+
+def _fastapi_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(
         title="messenger",
         version="1",

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from messenger.gateway.cache import EventFedCache, LinkEpoch
@@ -246,6 +246,11 @@ class SessionGuard:
 _bearer = HTTPBearer(auto_error=False, description="An access token from login or refresh.")
 
 Authenticate = Callable[..., Awaitable[Caller]]
+
+
+async def authenticate_request(authenticate: Authenticate, request: Request) -> Caller:
+    """What the `authenticate` dependency does, for a route served outside FastAPI."""
+    return await authenticate(credentials=await _bearer(request))
 
 
 def authenticator(verifier: TokenVerifier, sessions: SessionGuard) -> Authenticate:

@@ -27,7 +27,6 @@ from messenger.gateway.clients import (
 from messenger.gateway.deps import Gateway
 from messenger.gateway.realtime import router as realtime
 from messenger.gateway.realtime.hub import Hub
-from messenger.gateway.realtime.ws import RealtimeApp
 from messenger.platform import bus
 from messenger.platform.config import Settings
 from messenger.platform.errors import ErrorCode, MessengerError
@@ -72,7 +71,7 @@ async def serve(settings: Settings) -> None:
         gateway = await wire(clients, nc)
         async with realtime.running(nc, gateway.hub, clients.contact.is_friend):
             await serve_http(
-                RealtimeApp(create_app(gateway), gateway),
+                create_app(gateway),
                 settings.gateway_host,
                 settings.gateway_port,
                 trusted_proxies=settings.trusted_proxies,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from messenger.platform.clock import now_ms, to_rfc3339
@@ -56,7 +57,21 @@ class Envelope:
         return SUBJECT_PREFIX + self.type
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
+        return self._json
+
+    @cached_property
+    def _json(self) -> bytes:
+        """Encoded once: the outbox row and the publish both need it."""
+        doc = {
+            "id": self.id,
+            "type": self.type,
+            "version": self.version,
+            "occurred_at": self.occurred_at,
+            "producer": self.producer,
+            "request_id": self.request_id,
+            "data": self.data,
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Envelope:

@@ -59,6 +59,14 @@ def error_response(error: MessengerError) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=error.code.http_status, headers=headers)
 
 
+def error_response_for(exc: Exception) -> JSONResponse:
+    """API.md's shape for any error; one not ours is logged and becomes 500 `internal`."""
+    if isinstance(exc, MessengerError):
+        return error_response(exc)
+    log.error("unhandled error", error=repr(exc), exc_info=exc)
+    return error_response(MessengerError(ErrorCode.INTERNAL, "Internal error."))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error, whoever raises it, leaves in API.md's shape."""
 
@@ -87,8 +95,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(_validation_error(exc.errors()))
 
     async def on_unexpected(_: Request, exc: Exception) -> Response:
-        log.error("unhandled error", error=repr(exc), exc_info=exc)
-        return error_response(MessengerError(ErrorCode.INTERNAL, "Internal error."))
+        return error_response_for(exc)
 
     app.add_exception_handler(MessengerError, on_messenger_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -185,6 +185,29 @@ async def test_request_ids(system: System) -> None:
         assert len(fresh.headers["x-request-id"]) <= 128
 
 
+async def test_sends_served_in_front_of_fastapi_keep_its_plumbing(system: System) -> None:
+    """Sends skip FastAPI (conversations.SendFront): the request id, the metrics and the
+    error shape must still be those of every other route, and other methods on the path
+    still reach FastAPI's routes."""
+    http = system.http
+    alice = await system.register()
+    url = f"/v1/conversations/{new_id()}/messages"
+    refused = await http.post(url, json={"text": "x"}, headers={"X-Request-Id": "send-1"})
+    assert_error(refused, 401, "unauthenticated")
+    assert refused.headers["x-request-id"] == "send-1"
+    assert_error(await http.post(url, json={"text": "x"}, headers=alice.auth), 404, "not_found")
+    assert_error(await http.post(f"{url}/", json={}, headers=alice.auth), 404, "not_found")
+    not_allowed = await http.put(url, json={}, headers=alice.auth)
+    assert_error(not_allowed, 405, "method_not_allowed")
+    assert not_allowed.headers["allow"] == "GET, POST, HEAD"
+    metrics = (await http.get("/metrics")).text
+    counted = (
+        'messenger_http_requests_total{method="POST",'
+        'route="/v1/conversations/{conversation_id}/messages",service="gateway",status="404"}'
+    )
+    assert counted in metrics
+
+
 async def test_profiles_revalidate_and_update(system: System) -> None:
     http = system.http
     alice, bob = await system.register(), await system.register()
