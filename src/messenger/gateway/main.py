@@ -48,7 +48,8 @@ def link_epoch(nc: NatsClient) -> int | None:
 
 
 async def serve(settings: Settings) -> None:
-    nc = await bus.connect(require_nats_url(settings), name="gateway")
+    # The hub hands its own sockets the frames this instance routes (Hub.send_frame).
+    nc = await bus.connect(require_nats_url(settings), name="gateway", no_echo=True)
     deadline = settings.rpc_timeout_seconds
     channels = [
         channel(addr)

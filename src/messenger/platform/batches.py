@@ -57,12 +57,10 @@ class Coalescer(Generic[T, R]):
         handle: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]],
         *,
         max_batch: int,
-        linger_seconds: float = 0.0,
         name: str,
     ) -> None:
         self._handle = handle
         self._max_batch = max_batch
-        self._linger = linger_seconds
         self._name = name
         self._queue: deque[tuple[T, asyncio.Future[R]]] = deque()
         self._drainer: asyncio.Task[None] | None = None
@@ -83,9 +81,9 @@ class Coalescer(Generic[T, R]):
 
     async def _drain(self) -> None:
         while self._queue:
-            # One turn of the loop (or the linger) lets the calls already on their way
-            # join before the batch closes.
-            await asyncio.sleep(self._linger)
+            # One turn of the loop lets the calls already on their way join before the
+            # batch closes.
+            await asyncio.sleep(0)
             taken = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
             try:
                 outcomes: Sequence[R | BaseException] = await self._handle(

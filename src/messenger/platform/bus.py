@@ -26,8 +26,9 @@ DEAD_LETTER_PREFIX = SUBJECT_PREFIX + "deadletter."
 Handler = Callable[[UnitOfWork, Envelope], Awaitable[None]]
 
 
-async def connect(url: str, name: str) -> NatsClient:
-    """A connection that keeps reconnecting for as long as the service runs."""
+async def connect(url: str, name: str, *, no_echo: bool = False) -> NatsClient:
+    """A connection that keeps reconnecting for as long as the service runs. With
+    `no_echo` the server never hands the connection's own publishes back to it."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error", error=str(exc))
@@ -39,6 +40,7 @@ async def connect(url: str, name: str) -> NatsClient:
         reconnect_time_wait=0.5,
         connect_timeout=5,
         error_cb=on_error,
+        no_echo=no_echo,
     )
 
 

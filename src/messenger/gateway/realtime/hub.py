@@ -143,7 +143,9 @@ class _UserLink:
         self.failed = False
 
     async def deliver(self, msg: Msg) -> None:
-        frame = msg.data.decode()
+        self.push(msg.data.decode())
+
+    def push(self, frame: str) -> None:
         for connection in list(self.connections):
             connection.push(frame)
 
@@ -212,6 +214,16 @@ class Hub:
             if link.subscription is not None:
                 with contextlib.suppress(Exception):
                     await link.subscription.unsubscribe()
+
+    async def send_frame(self, user_id: str, frame: bytes) -> None:
+        """A frame for every socket of the user, on every instance. This instance's own
+        sockets get it directly, once their subscription is live (as they would get it
+        from NATS); the publish reaches the others, not this one: the gateway's NATS
+        connection is `no_echo`, so a frame crosses the network only to other instances."""
+        link = self._links.get(user_id)
+        if link is not None and link.live.is_set() and not link.failed:
+            link.push(frame.decode())
+        await self._nc.publish(user_subject(user_id), frame)
 
     def revoke_session(self, session_id: str) -> None:
         for connection in list(self._by_session.get(session_id, ())):

@@ -18,7 +18,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from messenger.gateway.realtime import user_subject
 from messenger.gateway.realtime.frames import Delivery, deliveries
 from messenger.gateway.realtime.hub import Hub
 from messenger.platform.bus import STREAM
@@ -36,9 +35,8 @@ MAX_ACK_PENDING = 20_000
 
 
 class Router:
-    def __init__(self, nc: NatsClient, are_friends: AreFriends, joined: asyncio.Event) -> None:
-        self._nc = nc
-        self._joined = joined
+    def __init__(self, nc: NatsClient, hub: Hub, are_friends: AreFriends) -> None:
+        self._hub = hub
         self._js: JetStreamContext = nc.jetstream()
         self._are_friends = are_friends
         self._checks: set[asyncio.Task[None]] = set()
@@ -49,7 +47,7 @@ class Router:
         subscriptions = [
             await self._join(durable, subject) for durable, subject in CONSUMERS.items()
         ]
-        self._joined.set()
+        self._hub.routing.set()
         try:
             await asyncio.Event().wait()
         finally:
@@ -98,7 +96,7 @@ class Router:
         checked = [d for d in planned if d.if_friends_with is not None]
         for delivery in planned:
             if delivery.if_friends_with is None:
-                await self._nc.publish(user_subject(delivery.user_id), delivery.frame)
+                await self._hub.send_frame(delivery.user_id, delivery.frame)
         if not checked:
             await msg.ack()
             return
@@ -112,7 +110,7 @@ class Router:
             for delivery in checked:
                 assert delivery.if_friends_with is not None
                 if await self._are_friends(delivery.user_id, delivery.if_friends_with):
-                    await self._nc.publish(user_subject(delivery.user_id), delivery.frame)
+                    await self._hub.send_frame(delivery.user_id, delivery.frame)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -125,7 +123,7 @@ class Router:
 async def running(nc: NatsClient, hub: Hub, are_friends: AreFriends) -> AsyncIterator[None]:
     """The router and the hub's session sweep, for as long as the gateway serves."""
     tasks = [
-        asyncio.create_task(Router(nc, are_friends, hub.routing).run(), name="realtime-router"),
+        asyncio.create_task(Router(nc, hub, are_friends).run(), name="realtime-router"),
         asyncio.create_task(hub.sweep_forever(), name="realtime-sweep"),
     ]
     try:
