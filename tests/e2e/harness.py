@@ -133,6 +133,15 @@ class System:
         finally:
             os.close(fd)
 
+    def wait_for_log(self, text: str, seconds: float) -> bool:
+        """`up` sees /readyz 200 on its own next poll, which can come after ours."""
+        deadline = time.monotonic() + seconds
+        while text not in self.log_path.read_text():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():
             return ""

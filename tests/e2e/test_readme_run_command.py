@@ -34,7 +34,7 @@ def test_readme_run_command_is_ready_within_60_seconds(tmp_path: Path) -> None:
         assert seconds < 60
         ready = httpx.get(f"{system.url}/readyz", timeout=5)
         assert ready.status_code == 200
-        assert "Messenger is up: " + system.url in system.log_path.read_text()
+        assert system.wait_for_log("Messenger is up: " + system.url, seconds=5)
         for service in ("auth", "session", "profile", "contact", "messaging"):
             assert (system.data_dir / f"{service}.db").exists()
         assert (system.data_dir / "nats" / "nats-server.conf").exists()
