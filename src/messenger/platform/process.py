@@ -3,16 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
+import random
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+_LOWEST_PORT = 10_000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
 
 def free_port() -> int:
+    """A port nothing listens on, for a child that binds it later.
+
+    Chosen at random below the kernel's ephemeral range: a port from bind(0) comes from
+    that range, so an outgoing connection of any process could take it in the moment
+    before the child binds it (seen in a test run).
+    """
+    first_ephemeral = 32_768
+    with contextlib.suppress(OSError, ValueError):
+        first_ephemeral = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    if first_ephemeral - _LOWEST_PORT < 1_000:
+        return _any_free_port()
+    for _ in range(100):
+        port = random.randrange(_LOWEST_PORT, first_ephemeral)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return _any_free_port()
+
+
+def _any_free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
