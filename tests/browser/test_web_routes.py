@@ -96,8 +96,8 @@ def test_every_module_and_asset_is_served_with_its_type(system: System) -> None:
     expected = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
     page = Tags()
     page.feed(httpx.get(system.url + "/").text)
-    queue = [attrs.get("src") or attrs.get("href") for _, attrs in page.tags]
-    queue = [path for path in queue if path and path.startswith("/web/")]
+    links = [attrs.get("src") or attrs.get("href") for _, attrs in page.tags]
+    queue = [path for path in links if path and path.startswith("/web/")]
     seen: set[str] = set()
     with httpx.Client(base_url=system.url) as client:
         while queue:

@@ -163,14 +163,17 @@ class System:
         deadline = time.monotonic() + timeout
         while True:
             for message in reversed(self.mails_to(address)):
-                part = message.get_body(preferencelist=("plain",))
-                text = part.get_content() if part is not None else ""
-                match = pattern.search(text)
+                match = pattern.search(plain_text(message))
                 if match:
                     return match.group(1)
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {link} email to {address}")
             time.sleep(0.05)
+
+
+def plain_text(message: email.message.EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return str(part.get_content()) if part is not None else ""
 
 
 def children_of(pid: int) -> list[int]:

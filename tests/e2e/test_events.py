@@ -47,6 +47,8 @@ async def stream_events(nats_url: str) -> list[tuple[dict[str, object], str | No
         found = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             raw = await js.get_msg("MESSENGER", seq)
+            assert raw.subject is not None
+            assert raw.data is not None
             if raw.subject.startswith("messenger.deadletter."):
                 continue
             found.append((json.loads(raw.data), (raw.headers or {}).get("Nats-Msg-Id")))

@@ -21,7 +21,7 @@ def readme_example() -> str:
     readme = (ROOT / "README.md").read_text()
     blocks = [b for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.S) if "API=" in b]
     assert len(blocks) == 1
-    return blocks[0]
+    return str(blocks[0])
 
 
 def test_readme_example_runs_against_the_system(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def readme_run_command() -> str:
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
-    return blocks[0].strip()
+    return str(blocks[0]).strip()
 
 
 def test_readme_run_command_is_ready_within_60_seconds(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 
@@ -27,8 +28,13 @@ async def services(settings: Settings, nats_url: str) -> AsyncIterator[Services]
         channel(settings.session_addr) as session_channel,
     ):
         yield Services(
-            auth=auth_pb2_grpc.AuthServiceStub(auth_channel),
-            sessions=session_pb2_grpc.SessionServiceStub(session_channel),
+            auth=cast(
+                "auth_pb2_grpc.AuthServiceAsyncStub", auth_pb2_grpc.AuthServiceStub(auth_channel)
+            ),
+            sessions=cast(
+                "session_pb2_grpc.SessionServiceAsyncStub",
+                session_pb2_grpc.SessionServiceStub(session_channel),
+            ),
             events=events,
             settings=settings,
         )

@@ -63,7 +63,7 @@ async def login(
 
 async def is_active(services: Services, session_id: str) -> bool:
     request = session_pb.ValidateSessionRequest(session_id=session_id)
-    return (await rpc(services.sessions.ValidateSession, request, deadline=5)).active
+    return bool((await rpc(services.sessions.ValidateSession, request, deadline=5)).active)
 
 
 def mail_dir(settings: Settings) -> Path:
@@ -85,7 +85,7 @@ def link_token(message: EmailMessage, page: str) -> str | None:
     assert part is not None
     for word in part.get_content().split():
         if f"/{page}?token=" in word:
-            return parse_qs(urlsplit(word).query)["token"][0]
+            return parse_qs(urlsplit(str(word)).query)["token"][0]
     return None
 
 

@@ -347,4 +347,5 @@ async def test_without_session_service_a_password_change_changes_nothing(
                 )
         finally:
             await dispose_engine(engine)
+        assert stored is not None
         assert PasswordHasher().verify(stored, PASSWORD)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, update
 from sqlalchemy.engine import Connection, make_url
@@ -246,7 +247,7 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
     nc = js._nc  # the same connection, for a core subscription to the dead-letter subject
     dead_letters: asyncio.Queue[bytes] = asyncio.Queue()
 
-    async def on_dead(msg: nats.aio.msg.Msg) -> None:
+    async def on_dead(msg: Msg) -> None:
         await dead_letters.put(msg.data)
 
     await nc.subscribe("messenger.deadletter.test-notes", cb=on_dead)

@@ -34,7 +34,7 @@ async def query_plans(tmp_path: Path, service: str, work: Callable[[Connection],
         event.listen(conn, "before_cursor_execute", record)
         work(conn)
         event.remove(conn, "before_cursor_execute", record)
-        plans = []
+        plans: list[str] = []
         for sql, params in ran:
             rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()
             plans.extend(str(row[-1]) for row in rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 
@@ -27,4 +28,4 @@ async def sessions(
         running(settings, "session", serve, settings.session_addr),
         channel(settings.session_addr) as chan,
     ):
-        yield pb_grpc.SessionServiceStub(chan)
+        yield cast("pb_grpc.SessionServiceAsyncStub", pb_grpc.SessionServiceStub(chan))

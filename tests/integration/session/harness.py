@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,7 +26,7 @@ from messenger.platform.process import wait_for_port
 async def running(
     settings: Settings,
     service: str,
-    serve: Callable[[Settings], Awaitable[None]],
+    serve: Callable[[Settings], Coroutine[Any, Any, None]],
     addr: str,
 ) -> AsyncIterator[None]:
     """Migrate the service's database, serve it as a task, and stop it afterwards."""

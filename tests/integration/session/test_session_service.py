@@ -44,7 +44,7 @@ async def is_active(sessions: Stub, session_id: str) -> bool:
     answer = await rpc(
         sessions.ValidateSession, pb.ValidateSessionRequest(session_id=session_id), deadline=5
     )
-    return answer.active
+    return bool(answer.active)
 
 
 async def test_health_service_answers_serving(sessions: Stub, settings: Settings) -> None:

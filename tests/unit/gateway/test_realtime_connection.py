@@ -5,6 +5,7 @@ and `end` wakes the socket's task out of its read without swallowing a real canc
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ class Peer:
     async def receive(self) -> dict[str, Any]:
         return await self.inbox.get()
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         await self.stalled.wait()
         self.sent.append(message["text"])
 

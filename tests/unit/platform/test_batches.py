@@ -73,7 +73,7 @@ async def test_a_failing_handler_fails_its_whole_batch_and_nothing_else() -> Non
         calls += 1
         if calls == 1:
             raise ConnectionError("down")
-        return items
+        return [*items]
 
     batches = Coalescer(handle, max_batch=100, name="test")
     failed = await asyncio.gather(batches.submit(1), batches.submit(2), return_exceptions=True)
@@ -83,7 +83,7 @@ async def test_a_failing_handler_fails_its_whole_batch_and_nothing_else() -> Non
 
 async def test_a_handler_answering_the_wrong_number_fails_the_batch() -> None:
     async def handle(items: list[int]) -> list[int | BaseException]:
-        return items[1:]
+        return [*items[1:]]
 
     batches = Coalescer(handle, max_batch=100, name="test")
     with pytest.raises(RuntimeError, match="outcomes"):
