@@ -42,7 +42,8 @@ def _refusal(status: int, reason: str, message: str) -> bytes:
 
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bound on the request head's size (431) and
-    time (408), both answered in API.md's error shape before the connection closes."""
+    time (408), both answered in API.md's error shape before the connection closes, as
+    is a request that is not HTTP/1.1 (400)."""
 
     max_head_bytes = MAX_HEAD_BYTES
     head_timeout_seconds = HEAD_TIMEOUT_SECONDS
@@ -141,6 +142,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes that are not HTTP/1.1 is plain text; ours is the
+        error shape."""
+        self._refuse(400, "Bad Request", "The request is not valid HTTP/1.1.")
 
     def _head_timed_out(self) -> None:
         self._deadline = None

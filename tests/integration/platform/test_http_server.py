@@ -66,7 +66,7 @@ async def exchange(port: int, *chunks: bytes, pause: float = 0.0) -> tuple[int, 
         writer.close()
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split()[1])
-    if status in (408, 431):
+    if status in (400, 408, 431):
         # Like every answer, a refusal carries a request id.
         assert b"\r\nx-request-id: " in head.lower()
     return status, body
@@ -166,3 +166,21 @@ async def test_a_refusal_never_answers_an_earlier_pipelined_request(port: int) -
     assert answer.startswith(b"HTTP/1.1 200")
     assert b'{"slow":true}' in answer
     assert b"431" not in answer
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    ],
+    ids=["request-line", "content-length", "header-name", "tls-hello"],
+)
+async def test_bytes_that_are_not_http_get_a_400_in_the_error_shape(
+    port: int, garbage: bytes
+) -> None:
+    status, body = await exchange(port, garbage)
+    assert status == 400
+    assert refusal(body) == "invalid_request"
