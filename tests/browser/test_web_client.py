@@ -209,6 +209,37 @@ async def test_right_to_left_text_and_a_long_name_at_phone_width(
     await ada.page.screenshot(path=artifacts_dir() / "chat-phone-rtl.png")
 
 
+async def test_seen_mark_survives_a_reload(
+    client: httpx.AsyncClient, system: System, open_person: OpenPerson
+) -> None:
+    """After a reload no frame tells who read what: the mark comes from the list's
+    `read_positions`, and stays under the newest of Ada's messages Bob has read."""
+    _, bob, conversation_id, ada = await friends_in_chat(client, system, open_person)
+    for text in ("first", "second", "third"):
+        await ada.send(text)
+        await expect(ada.messages(text)).to_have_count(1)
+    seen = await client.post(
+        f"/v1/conversations/{conversation_id}/seen", json={"seq": 2}, headers=bob.auth
+    )
+    assert seen.json()["last_seen_seq"] == 2
+    marks = ada.page.locator(".seen-mark")
+    await expect(ada.messages("second").locator(".seen-mark")).to_have_text("Seen")  # live
+    await ada.page.reload()
+    await ada.wait_live()
+    await expect(ada.messages("third")).to_have_count(1)
+    await expect(ada.messages("second").locator(".seen-mark")).to_have_text("Seen")
+    await expect(marks).to_have_count(1)
+
+    # Bob's reply moves his read position past all of Ada's messages, reload or not.
+    await send(client, bob, conversation_id, "all read")
+    await expect(ada.messages("third").locator(".seen-mark")).to_have_text("Seen")
+    await ada.page.reload()
+    await ada.wait_live()
+    await expect(ada.messages("all read")).to_have_count(1)
+    await expect(ada.messages("third").locator(".seen-mark")).to_have_text("Seen")
+    await expect(marks).to_have_count(1)
+
+
 def gateway_pid(system: System) -> int:
     assert system.process is not None
     for pid in children_of(system.process.pid):
@@ -432,7 +463,9 @@ async def test_send_retries_reuse_the_client_message_id(
     posted: list[str] = []
 
     async def refuse(route: Route) -> None:
-        posted.append(route.request.post_data_json["client_message_id"])
+        body = route.request.post_data_json
+        assert body is not None
+        posted.append(body["client_message_id"])
         await route.abort("connectionrefused")
 
     pattern = f"**/v1/conversations/{conversation_id}/messages"
@@ -446,7 +479,9 @@ async def test_send_retries_reuse_the_client_message_id(
     await ada.page.unroute(pattern)
     async with ada.page.expect_request(pattern) as retried:
         await pending.get_by_role("button", name="Retry").click()
-    assert (await retried.value).post_data_json["client_message_id"] == posted[0]
+    retried_body = (await retried.value).post_data_json
+    assert retried_body is not None
+    assert retried_body["client_message_id"] == posted[0]
     await expect(ada.messages("through thick and thin")).to_have_count(1)
     await expect(pending).to_have_count(0)
 

@@ -70,6 +70,7 @@ def _conversation(view: ConversationView) -> pb.Conversation:
         last_seen_seq=view.last_seen_seq,
         can_send=view.can_send,
         created_at_ms=c.created_at_ms,
+        read_positions=view.read_positions,
     )
     if view.last_message is not None:
         result.last_message.CopyFrom(_message(view.last_message))

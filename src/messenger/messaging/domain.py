@@ -4,6 +4,7 @@ how pages and read positions move. No I/O here; service.py applies these rules."
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -84,13 +85,27 @@ def new_direct_conversation(conversation_id: str, a: str, b: str, at_ms: int) ->
 
 @dataclass(frozen=True)
 class ConversationView:
-    """A conversation as one member sees it in their list."""
+    """A conversation as one member sees it in their list. `read_positions` holds the
+    members' `last_seen_seq` (user_id -> seq), the viewer's own included
+    (`shown_read_positions`)."""
 
     conversation: Conversation
     last_message: Message | None
     unread_count: int
     last_seen_seq: int
     can_send: bool
+    read_positions: Mapping[str, int]
+
+
+def shown_read_positions(
+    positions: Mapping[str, int], viewer: str, can_send: bool
+) -> dict[str, int]:
+    """Every member's read position while they are friends; a former friend sees only
+    their own, as they get no more `message.seen` frames (whether the other went on
+    reading is no longer theirs to know)."""
+    if can_send:
+        return dict(positions)
+    return {viewer: positions.get(viewer, 0)}
 
 
 def newest_first(views: list[ConversationView]) -> list[ConversationView]:

@@ -181,9 +181,11 @@ async def list_conversations(
                 last_message=last.get(s.conversation.id),
                 unread_count=unread.get(s.conversation.id, 0),
                 last_seen_seq=s.last_seen_seq,
-                can_send=s.conversation.other(user_id) in friends,
+                can_send=can_send,
+                read_positions=domain.shown_read_positions(s.read_positions, user_id, can_send),
             )
             for s in states
+            for can_send in [s.conversation.other(user_id) in friends]
         ]
     )
 
@@ -204,6 +206,13 @@ async def _view(
 ) -> ConversationView:
     async with read_transaction(uow_factory.engine) as conn:
         last = await store.last_messages(conn, [conversation.id])
-        position = await store.read_position(conn, conversation.id, user_id)
+        positions = await store.read_positions_of(conn, conversation.id)
         unread = await store.unread_count(conn, conversation.id, user_id)
-    return ConversationView(conversation, last.get(conversation.id), unread, position, can_send)
+    return ConversationView(
+        conversation,
+        last.get(conversation.id),
+        unread,
+        positions.get(user_id, 0),
+        can_send,
+        domain.shown_read_positions(positions, user_id, can_send),
+    )

@@ -84,10 +84,11 @@ class DuplicateKeyError(Exception):
 
 @dataclass(frozen=True)
 class ConversationState:
-    """A conversation as one member sees it."""
+    """A conversation as one member sees it, with every member's read position."""
 
     conversation: Conversation
     last_seen_seq: int
+    read_positions: dict[str, int]
 
 
 def _to_conversation(row: Any) -> Conversation:
@@ -176,18 +177,27 @@ async def add_conversation(conn: AsyncConnection, conversation: Conversation) ->
 
 
 async def conversations_of(conn: AsyncConnection, user_id: str) -> list[ConversationState]:
+    """Every conversation of the user with every member's read position, in one query:
+    one row per member (the read positions' key begins with the conversation id)."""
     rows = await conn.execute(
-        select(conversations, read_positions.c.last_seen_seq)
-        .join(
-            read_positions,
-            and_(
-                read_positions.c.conversation_id == conversations.c.id,
-                read_positions.c.user_id == user_id,
-            ),
+        select(
+            conversations,
+            read_positions.c.user_id.label("reader_id"),
+            read_positions.c.last_seen_seq,
         )
+        .join(read_positions, read_positions.c.conversation_id == conversations.c.id)
         .where(or_(conversations.c.member_low == user_id, conversations.c.member_high == user_id))
     )
-    return [ConversationState(_to_conversation(row), row.last_seen_seq) for row in rows]
+    found: dict[str, tuple[Conversation, dict[str, int]]] = {}
+    for row in rows:
+        if row.id not in found:
+            found[row.id] = (_to_conversation(row), {})
+        found[row.id][1][row.reader_id] = int(row.last_seen_seq)
+    return [
+        ConversationState(conversation, positions[user_id], positions)
+        for conversation, positions in found.values()
+        if user_id in positions
+    ]
 
 
 async def last_messages(conn: AsyncConnection, conversation_ids: list[str]) -> dict[str, Message]:
@@ -243,6 +253,16 @@ async def unread_count(conn: AsyncConnection, conversation_id: str, user_id: str
         )
     )
     return int(count or 0)
+
+
+async def read_positions_of(conn: AsyncConnection, conversation_id: str) -> dict[str, int]:
+    """Every member's read position in one conversation (user_id -> last_seen_seq)."""
+    rows = await conn.execute(
+        select(read_positions.c.user_id, read_positions.c.last_seen_seq).where(
+            read_positions.c.conversation_id == conversation_id
+        )
+    )
+    return {user: int(seq) for user, seq in rows}
 
 
 async def read_position(conn: AsyncConnection, conversation_id: str, user_id: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from messenger.pb.session.v1 import session_pb2 as session_pb
 from messenger.pb.session.v1.session_pb2_grpc import SessionServiceStub
@@ -176,6 +177,53 @@ async def test_error_order_and_bad_input(system: System) -> None:
     }
 
 
+async def test_conversations_carry_every_members_read_position(system: System) -> None:
+    """`read_positions` (an addition to API.md): each member's last_seen_seq by user_id."""
+    http = system.http
+    alice, bob = await system.register(), await system.register()
+    await http.post("/v1/friends", json={"user_id": bob.user_id}, headers=alice.auth)
+    await http.post(f"/v1/friends/{alice.user_id}/accept", headers=bob.auth)
+    opened = await http.post(
+        "/v1/conversations/direct", json={"user_id": bob.user_id}, headers=alice.auth
+    )
+    cid = opened.json()["conversation_id"]
+    assert opened.json()["read_positions"] == {alice.user_id: 0, bob.user_id: 0}
+    url = f"/v1/conversations/{cid}"
+    for key in ("a1", "a2", "a3"):
+        sent = await http.post(
+            f"{url}/messages", json={"text": key, "client_message_id": key}, headers=alice.auth
+        )
+        assert sent.status_code == 201, sent.text
+    for seq in (2, 1):  # the second one would move back: a no-op
+        seen = await http.post(f"{url}/seen", json={"seq": seq}, headers=bob.auth)
+        assert seen.json()["last_seen_seq"] == 2
+
+    async def listed(user: User) -> dict[str, Any]:
+        answer = await http.get("/v1/conversations", headers=user.auth)
+        assert answer.status_code == 200
+        (conversation,) = answer.json()["conversations"]
+        assert conversation["conversation_id"] == cid
+        return dict(conversation)
+
+    for user, mine, unread in ((alice, 3, 0), (bob, 2, 1)):
+        conversation = await listed(user)
+        assert conversation["read_positions"] == {alice.user_id: 3, bob.user_id: 2}
+        assert list(conversation["read_positions"]) == sorted([alice.user_id, bob.user_id])
+        assert (conversation["last_seen_seq"], conversation["unread_count"]) == (mine, unread)
+    # Bob's send moves his position to his own message.
+    replied = await http.post(
+        f"{url}/messages", json={"text": "b1", "client_message_id": "b1"}, headers=bob.auth
+    )
+    assert replied.json()["seq"] == 4
+    for user in (alice, bob):
+        assert (await listed(user))["read_positions"] == {alice.user_id: 3, bob.user_id: 4}
+    # Former friends: each sees only their own.
+    removed = await http.delete(f"/v1/friends/{bob.user_id}", headers=alice.auth)
+    assert removed.status_code == 204
+    for user, mine in ((alice, 3), (bob, 4)):
+        assert (await listed(user))["read_positions"] == {user.user_id: mine}
+
+
 async def test_request_ids(system: System) -> None:
     echoed = await system.http.get("/healthz", headers={"X-Request-Id": "req-1.A_b"})
     assert echoed.headers["x-request-id"] == "req-1.A_b"
@@ -274,6 +322,7 @@ async def test_ops_and_docs(system: System) -> None:
     spec = (await http.get("/openapi.json")).json()
     send = spec["paths"]["/v1/conversations/{conversation_id}/messages"]["post"]
     assert "client_message_id" in json.dumps(send["requestBody"])
+    assert "read_positions" in spec["paths"]["/v1/conversations"]["get"]["description"]
     assert "/v1/friends/{user_id}/accept" in spec["paths"]
     assert "/v1/sessions/{session_id}" in spec["paths"]
     assert (await http.get("/docs")).status_code == 200

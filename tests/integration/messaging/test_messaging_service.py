@@ -159,6 +159,63 @@ async def test_mark_seen_is_monotonic_and_clamped(services: Services) -> None:
         await services.events("messenger.message.seen", 3, timeout=1)
 
 
+async def test_every_members_read_position_is_listed(services: Services) -> None:
+    """`read_positions` holds both members' positions, for either of them, in the list,
+    GetConversation and OpenDirectConversation alike; the caller's own is last_seen_seq."""
+    a, b, c = await services.users(3)
+    conversation = await services.chat(a, b)
+    other = await services.chat(c, a)  # a's second conversation: the maps must not mix
+
+    async def positions(user: str) -> dict[str, int]:
+        listed = {v.conversation_id: v for v in await services.conversations(user)}
+        view = listed[conversation]
+        single = await services.conversation(user, conversation)
+        opened = (await services.open(user, b if user == a else a)).conversation
+        for each in (single, opened):
+            assert dict(each.read_positions) == dict(view.read_positions)
+            assert each.last_seen_seq == view.last_seen_seq
+        assert view.last_seen_seq == view.read_positions[user]
+        return dict(view.read_positions)
+
+    async def both() -> tuple[dict[str, int], dict[str, int]]:
+        return await positions(a), await positions(b)
+
+    assert await both() == ({a: 0, b: 0}, {a: 0, b: 0})
+    for text in ("one", "two", "three"):
+        await services.send(b, conversation, text)
+    # b's sends moved b's position to each of them; a has read nothing yet.
+    assert await both() == ({a: 0, b: 3}, {a: 0, b: 3})
+    await services.mark_seen(a, conversation, 2)
+    assert await both() == ({a: 2, b: 3}, {a: 2, b: 3})
+    await services.mark_seen(a, conversation, 1)  # never moves back
+    assert await both() == ({a: 2, b: 3}, {a: 2, b: 3})
+    await services.send(a, conversation, "four")  # a's send moves a to it
+    assert await both() == ({a: 4, b: 3}, {a: 4, b: 3})
+    await services.mark_seen(b, conversation, 2)  # below b's own position: no move
+    assert await both() == ({a: 4, b: 3}, {a: 4, b: 3})
+    await services.mark_seen(b, conversation, 99)  # clamped to the newest message
+    assert await both() == ({a: 4, b: 4}, {a: 4, b: 4})
+    (b_view,) = await services.conversations(b)
+    assert (b_view.last_seen_seq, b_view.unread_count) == (4, 0)
+
+    await services.send(c, other, "hi a")
+    listed = {v.conversation_id: dict(v.read_positions) for v in await services.conversations(a)}
+    assert listed == {conversation: {a: 4, b: 4}, other: {a: 0, c: 1}}
+    assert [dict(v.read_positions) for v in await services.conversations(c)] == [{a: 0, c: 1}]
+
+    # Former friends each see only their own position, as no more `message.seen` reach them.
+    await services.unfriend(a, b)
+    await services.mark_seen(b, conversation, 4)
+    for user in (a, b):
+        views = {v.conversation_id: v for v in await services.conversations(user)}
+        single = await services.conversation(user, conversation)
+        for view in (views[conversation], single):
+            assert not view.can_send
+            assert dict(view.read_positions) == {user: 4}
+    await services.befriend(a, b)
+    assert await both() == ({a: 4, b: 4}, {a: 4, b: 4})
+
+
 async def test_unfriend_closes_sending_but_keeps_history(services: Services) -> None:
     a, b = await services.users(2)
     conversation = await services.chat(a, b)

@@ -117,8 +117,15 @@ def test_read_positions_never_move_back_and_clamp() -> None:
 def test_conversations_sort_by_newest_message_then_newest_conversation() -> None:
     def view(name: str, created: int, last: int | None) -> ConversationView:
         conversation = domain.Conversation(name * 32, "direct", A, B, 0, created, last)
-        return ConversationView(conversation, None, 0, 0, True)
+        return ConversationView(conversation, None, 0, 0, True, {A: 0, B: 0})
 
     views = [view("a", 1, None), view("b", 2, 50), view("c", 3, None), view("d", 0, 70)]
     ordered = [v.conversation.id[0] for v in domain.newest_first(views)]
     assert ordered == ["d", "b", "c", "a"]
+
+
+def test_former_friends_see_only_their_own_read_position() -> None:
+    positions = {"ada": 3, "bob": 5}
+    assert domain.shown_read_positions(positions, "ada", can_send=True) == positions
+    assert domain.shown_read_positions(positions, "ada", can_send=False) == {"ada": 3}
+    assert domain.shown_read_positions({}, "ada", can_send=False) == {"ada": 0}

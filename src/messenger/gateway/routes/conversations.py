@@ -40,10 +40,14 @@ def message_json(message: messaging_pb.Message) -> dict[str, Any]:
 
 
 def conversation_json(conversation: messaging_pb.Conversation) -> dict[str, Any]:
+    """API.md's conversation, plus `created_at` and `read_positions` (the members'
+    `last_seen_seq` by user_id, the caller's own equal to `last_seen_seq`; between former
+    friends only the caller's)."""
+    members = sorted(conversation.members)
     return {
         "conversation_id": conversation.conversation_id,
         "type": conversation.type,
-        "members": sorted(conversation.members),
+        "members": members,
         "last_message": (
             message_json(conversation.last_message)
             if conversation.HasField("last_message")
@@ -53,6 +57,9 @@ def conversation_json(conversation: messaging_pb.Conversation) -> dict[str, Any]
         "last_seen_seq": conversation.last_seen_seq,
         "can_send": conversation.can_send,
         "created_at": to_rfc3339(conversation.created_at_ms),
+        "read_positions": {
+            m: conversation.read_positions[m] for m in members if m in conversation.read_positions
+        },
     }
 
 
@@ -138,7 +145,8 @@ def build(gw: Gateway) -> APIRouter:
 
     @router.post("/direct", status_code=201, openapi_extra=body_doc(UserRefBody))
     async def open_direct(request: Request, caller: CallerDep) -> JSONResponse:
-        """201 when the conversation was created now, 200 when it already existed."""
+        """201 when the conversation was created now, 200 when it already existed; the
+        conversation has the shape of one in `GET /v1/conversations`."""
         body = await read_json(request, UserRefBody)
         answer = await messaging.open_direct(caller.user_id, require_id(body.user_id, "user"))
         return json_response(
@@ -147,6 +155,17 @@ def build(gw: Gateway) -> APIRouter:
 
     @router.get("")
     async def list_conversations(caller: CallerDep) -> JSONResponse:
+        """`{conversations: [{conversation_id, type, members, last_message, unread_count,
+        last_seen_seq, can_send, created_at, read_positions}]}`, newest last message first.
+
+        Beyond API.md: `created_at` (when the conversation was opened) and
+        `read_positions`, every member's `last_seen_seq` by user_id (`{"<user_id>": 7,
+        …}`), the caller's own included and equal to `last_seen_seq`; in a read-only
+        conversation (former friends) only the caller's. A member's position
+        follows API.md's rules (never moves back, moves to their own message when they
+        send), so a client shows "Seen" under its user's newest message at or below the
+        other member's position, and keeps it current with `message.seen` frames.
+        """
         conversations = await messaging.conversations(caller.user_id)
         return json_response({"conversations": [conversation_json(c) for c in conversations]})
 

@@ -25,7 +25,9 @@ class Conversation {
     this.unread = 0;
     this.lastSeenSeq = 0;
     this.canSend = true;
-    this.peerSeenSeq = 0; // the other member's read position (message.seen, their sends)
+    // The other member's read position: `read_positions` of the list, message.seen
+    // frames and their own sends, all through ConversationStore.notePeerSeen.
+    this.peerSeenSeq = 0;
     this.order = 0; // position in the server's list
     this.messages = new Map(); // seq -> message
     this.loaded = false;
@@ -129,7 +131,18 @@ export class ConversationStore extends EventTarget {
       conversation.lastSeenSeq = Math.max(conversation.lastSeenSeq, summary.last_seen_seq);
     }
     if (last && lastSeq > (conversation.lastMessage?.seq ?? 0)) conversation.lastMessage = last;
+    const peerSeen = summary.read_positions?.[conversation.peerId];
+    if (Number.isInteger(peerSeen)) this.notePeerSeen(conversation, peerSeen);
     return conversation;
+  }
+
+  /** The other member has read up to `seq`: from the list's `read_positions` (so "Seen"
+   * survives a reload), a message.seen frame, or a message they sent. A position never
+   * moves back, so an older answer or frame changes nothing. */
+  notePeerSeen(conversation, seq) {
+    if (seq <= conversation.peerSeenSeq) return;
+    conversation.peerSeenSeq = seq;
+    this.emit("seen", conversation.id);
   }
 
   /** The direct conversation with a friend (created on first use). */
@@ -229,9 +242,8 @@ export class ConversationStore extends EventTarget {
     if (message.sender_id === session.userId) {
       conversation.pending.delete(message.client_message_id);
       conversation.lastSeenSeq = Math.max(conversation.lastSeenSeq, message.seq);
-    } else if (message.seq > conversation.peerSeenSeq) {
-      conversation.peerSeenSeq = message.seq;
-      this.emit("seen", conversation.id);
+    } else {
+      this.notePeerSeen(conversation, message.seq);
     }
   }
 
@@ -275,9 +287,8 @@ export class ConversationStore extends EventTarget {
         } else {
           this.refreshList().catch(() => {});
         }
-      } else if (frame.seq > conversation.peerSeenSeq) {
-        conversation.peerSeenSeq = frame.seq;
-        this.emit("seen", conversation.id);
+      } else {
+        this.notePeerSeen(conversation, frame.seq);
       }
     } else if (frame.type.startsWith("friendship.")) {
       this.emit("friends");

@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)messenger/pb/messaging/v1/messaging.proto\x12\x16messenger.messaging.v1\"G\n\x1dOpenDirectConversationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x15\n\rother_user_id\x18\x02 \x01(\t\"m\n\x1eOpenDirectConversationResponse\x12:\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32$.messenger.messaging.v1.Conversation\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x93\x01\n\x07Message\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12\x11\n\tsender_id\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x12\n\nsent_at_ms\x18\x06 \x01(\x03\x12\x19\n\x11\x63lient_message_id\x18\x07 \x01(\t\"\xe9\x01\n\x0c\x43onversation\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07members\x18\x03 \x03(\t\x12:\n\x0clast_message\x18\x04 \x01(\x0b\x32\x1f.messenger.messaging.v1.MessageH\x00\x88\x01\x01\x12\x14\n\x0cunread_count\x18\x05 \x01(\x03\x12\x15\n\rlast_seen_seq\x18\x06 \x01(\x03\x12\x10\n\x08\x63\x61n_send\x18\x07 \x01(\x08\x12\x15\n\rcreated_at_ms\x18\x08 \x01(\x03\x42\x0f\n\r_last_message\"+\n\x18ListConversationsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"X\n\x19ListConversationsResponse\x12;\n\rconversations\x18\x01 \x03(\x0b\x32$.messenger.messaging.v1.Conversation\"B\n\x16GetConversationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\"g\n\x12SendMessageRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x19\n\x11\x63lient_message_id\x18\x04 \x01(\t\"X\n\x13SendMessageResponse\x12\x30\n\x07message\x18\x01 \x01(\x0b\x32\x1f.messenger.messaging.v1.Message\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"I\n\x13SendMessagesRequest\x12\x32\n\x05sends\x18\x01 \x03(\x0b\x32#.messenger.messaging.v1.BatchedSend\"[\n\x0b\x42\x61tchedSend\x12\x38\n\x04send\x18\x01 \x01(\x0b\x32*.messenger.messaging.v1.SendMessageRequest\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"M\n\x14SendMessagesResponse\x12\x35\n\x08outcomes\x18\x01 \x03(\x0b\x32#.messenger.messaging.v1.SendOutcome\"\x89\x01\n\x0bSendOutcome\x12;\n\x04sent\x18\x01 \x01(\x0b\x32+.messenger.messaging.v1.SendMessageResponseH\x00\x12\x32\n\x07\x66\x61ilure\x18\x02 \x01(\x0b\x32\x1f.messenger.messaging.v1.FailureH\x00\x42\t\n\x07outcome\"R\n\x07\x46\x61ilure\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x18\n\x0bretry_after\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x0e\n\x0c_retry_after\"\x8b\x01\n\x12GetMessagesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x12\n\x05\x61\x66ter\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x06\x62\x65\x66ore\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\r\n\x05limit\x18\x05 \x01(\x05\x42\x08\n\x06_afterB\t\n\x07_before\"Z\n\x13GetMessagesResponse\x12\x31\n\x08messages\x18\x01 \x03(\x0b\x32\x1f.messenger.messaging.v1.Message\x12\x10\n\x08has_more\x18\x02 \x01(\x08\"H\n\x0fMarkSeenRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\"X\n\x10MarkSeenResponse\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x15\n\rlast_seen_seq\x18\x02 \x01(\x03\x12\x14\n\x0cunread_count\x18\x03 \x01(\x03\x32\x99\x06\n\x10MessagingService\x12\x87\x01\n\x16OpenDirectConversation\x12\x35.messenger.messaging.v1.OpenDirectConversationRequest\x1a\x36.messenger.messaging.v1.OpenDirectConversationResponse\x12x\n\x11ListConversations\x12\x30.messenger.messaging.v1.ListConversationsRequest\x1a\x31.messenger.messaging.v1.ListConversationsResponse\x12g\n\x0fGetConversation\x12..messenger.messaging.v1.GetConversationRequest\x1a$.messenger.messaging.v1.Conversation\x12\x66\n\x0bSendMessage\x12*.messenger.messaging.v1.SendMessageRequest\x1a+.messenger.messaging.v1.SendMessageResponse\x12i\n\x0cSendMessages\x12+.messenger.messaging.v1.SendMessagesRequest\x1a,.messenger.messaging.v1.SendMessagesResponse\x12\x66\n\x0bGetMessages\x12*.messenger.messaging.v1.GetMessagesRequest\x1a+.messenger.messaging.v1.GetMessagesResponse\x12]\n\x08MarkSeen\x12\'.messenger.messaging.v1.MarkSeenRequest\x1a(.messenger.messaging.v1.MarkSeenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)messenger/pb/messaging/v1/messaging.proto\x12\x16messenger.messaging.v1\"G\n\x1dOpenDirectConversationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x15\n\rother_user_id\x18\x02 \x01(\t\"m\n\x1eOpenDirectConversationResponse\x12:\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32$.messenger.messaging.v1.Conversation\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x93\x01\n\x07Message\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12\x11\n\tsender_id\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x12\n\nsent_at_ms\x18\x06 \x01(\x03\x12\x19\n\x11\x63lient_message_id\x18\x07 \x01(\t\"\xf0\x02\n\x0c\x43onversation\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07members\x18\x03 \x03(\t\x12:\n\x0clast_message\x18\x04 \x01(\x0b\x32\x1f.messenger.messaging.v1.MessageH\x00\x88\x01\x01\x12\x14\n\x0cunread_count\x18\x05 \x01(\x03\x12\x15\n\rlast_seen_seq\x18\x06 \x01(\x03\x12\x10\n\x08\x63\x61n_send\x18\x07 \x01(\x08\x12\x15\n\rcreated_at_ms\x18\x08 \x01(\x03\x12O\n\x0eread_positions\x18\t \x03(\x0b\x32\x37.messenger.messaging.v1.Conversation.ReadPositionsEntry\x1a\x34\n\x12ReadPositionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x42\x0f\n\r_last_message\"+\n\x18ListConversationsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"X\n\x19ListConversationsResponse\x12;\n\rconversations\x18\x01 \x03(\x0b\x32$.messenger.messaging.v1.Conversation\"B\n\x16GetConversationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\"g\n\x12SendMessageRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x19\n\x11\x63lient_message_id\x18\x04 \x01(\t\"X\n\x13SendMessageResponse\x12\x30\n\x07message\x18\x01 \x01(\x0b\x32\x1f.messenger.messaging.v1.Message\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"I\n\x13SendMessagesRequest\x12\x32\n\x05sends\x18\x01 \x03(\x0b\x32#.messenger.messaging.v1.BatchedSend\"[\n\x0b\x42\x61tchedSend\x12\x38\n\x04send\x18\x01 \x01(\x0b\x32*.messenger.messaging.v1.SendMessageRequest\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"M\n\x14SendMessagesResponse\x12\x35\n\x08outcomes\x18\x01 \x03(\x0b\x32#.messenger.messaging.v1.SendOutcome\"\x89\x01\n\x0bSendOutcome\x12;\n\x04sent\x18\x01 \x01(\x0b\x32+.messenger.messaging.v1.SendMessageResponseH\x00\x12\x32\n\x07\x66\x61ilure\x18\x02 \x01(\x0b\x32\x1f.messenger.messaging.v1.FailureH\x00\x42\t\n\x07outcome\"R\n\x07\x46\x61ilure\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x18\n\x0bretry_after\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x0e\n\x0c_retry_after\"\x8b\x01\n\x12GetMessagesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x12\n\x05\x61\x66ter\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x06\x62\x65\x66ore\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\r\n\x05limit\x18\x05 \x01(\x05\x42\x08\n\x06_afterB\t\n\x07_before\"Z\n\x13GetMessagesResponse\x12\x31\n\x08messages\x18\x01 \x03(\x0b\x32\x1f.messenger.messaging.v1.Message\x12\x10\n\x08has_more\x18\x02 \x01(\x08\"H\n\x0fMarkSeenRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\"X\n\x10MarkSeenResponse\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x15\n\rlast_seen_seq\x18\x02 \x01(\x03\x12\x14\n\x0cunread_count\x18\x03 \x01(\x03\x32\x99\x06\n\x10MessagingService\x12\x87\x01\n\x16OpenDirectConversation\x12\x35.messenger.messaging.v1.OpenDirectConversationRequest\x1a\x36.messenger.messaging.v1.OpenDirectConversationResponse\x12x\n\x11ListConversations\x12\x30.messenger.messaging.v1.ListConversationsRequest\x1a\x31.messenger.messaging.v1.ListConversationsResponse\x12g\n\x0fGetConversation\x12..messenger.messaging.v1.GetConversationRequest\x1a$.messenger.messaging.v1.Conversation\x12\x66\n\x0bSendMessage\x12*.messenger.messaging.v1.SendMessageRequest\x1a+.messenger.messaging.v1.SendMessageResponse\x12i\n\x0cSendMessages\x12+.messenger.messaging.v1.SendMessagesRequest\x1a,.messenger.messaging.v1.SendMessagesResponse\x12\x66\n\x0bGetMessages\x12*.messenger.messaging.v1.GetMessagesRequest\x1a+.messenger.messaging.v1.GetMessagesResponse\x12]\n\x08MarkSeen\x12\'.messenger.messaging.v1.MarkSeenRequest\x1a(.messenger.messaging.v1.MarkSeenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'messenger.pb.messaging.v1.messaging_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CONVERSATION_READPOSITIONSENTRY']._loaded_options = None
+  _globals['_CONVERSATION_READPOSITIONSENTRY']._serialized_options = b'8\001'
   _globals['_OPENDIRECTCONVERSATIONREQUEST']._serialized_start=69
   _globals['_OPENDIRECTCONVERSATIONREQUEST']._serialized_end=140
   _globals['_OPENDIRECTCONVERSATIONRESPONSE']._serialized_start=142
@@ -38,35 +40,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MESSAGE']._serialized_start=254
   _globals['_MESSAGE']._serialized_end=401
   _globals['_CONVERSATION']._serialized_start=404
-  _globals['_CONVERSATION']._serialized_end=637
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=639
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=682
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=684
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=772
-  _globals['_GETCONVERSATIONREQUEST']._serialized_start=774
-  _globals['_GETCONVERSATIONREQUEST']._serialized_end=840
-  _globals['_SENDMESSAGEREQUEST']._serialized_start=842
-  _globals['_SENDMESSAGEREQUEST']._serialized_end=945
-  _globals['_SENDMESSAGERESPONSE']._serialized_start=947
-  _globals['_SENDMESSAGERESPONSE']._serialized_end=1035
-  _globals['_SENDMESSAGESREQUEST']._serialized_start=1037
-  _globals['_SENDMESSAGESREQUEST']._serialized_end=1110
-  _globals['_BATCHEDSEND']._serialized_start=1112
-  _globals['_BATCHEDSEND']._serialized_end=1203
-  _globals['_SENDMESSAGESRESPONSE']._serialized_start=1205
-  _globals['_SENDMESSAGESRESPONSE']._serialized_end=1282
-  _globals['_SENDOUTCOME']._serialized_start=1285
-  _globals['_SENDOUTCOME']._serialized_end=1422
-  _globals['_FAILURE']._serialized_start=1424
-  _globals['_FAILURE']._serialized_end=1506
-  _globals['_GETMESSAGESREQUEST']._serialized_start=1509
-  _globals['_GETMESSAGESREQUEST']._serialized_end=1648
-  _globals['_GETMESSAGESRESPONSE']._serialized_start=1650
-  _globals['_GETMESSAGESRESPONSE']._serialized_end=1740
-  _globals['_MARKSEENREQUEST']._serialized_start=1742
-  _globals['_MARKSEENREQUEST']._serialized_end=1814
-  _globals['_MARKSEENRESPONSE']._serialized_start=1816
-  _globals['_MARKSEENRESPONSE']._serialized_end=1904
-  _globals['_MESSAGINGSERVICE']._serialized_start=1907
-  _globals['_MESSAGINGSERVICE']._serialized_end=2700
+  _globals['_CONVERSATION']._serialized_end=772
+  _globals['_CONVERSATION_READPOSITIONSENTRY']._serialized_start=703
+  _globals['_CONVERSATION_READPOSITIONSENTRY']._serialized_end=755
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=774
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=817
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=819
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=907
+  _globals['_GETCONVERSATIONREQUEST']._serialized_start=909
+  _globals['_GETCONVERSATIONREQUEST']._serialized_end=975
+  _globals['_SENDMESSAGEREQUEST']._serialized_start=977
+  _globals['_SENDMESSAGEREQUEST']._serialized_end=1080
+  _globals['_SENDMESSAGERESPONSE']._serialized_start=1082
+  _globals['_SENDMESSAGERESPONSE']._serialized_end=1170
+  _globals['_SENDMESSAGESREQUEST']._serialized_start=1172
+  _globals['_SENDMESSAGESREQUEST']._serialized_end=1245
+  _globals['_BATCHEDSEND']._serialized_start=1247
+  _globals['_BATCHEDSEND']._serialized_end=1338
+  _globals['_SENDMESSAGESRESPONSE']._serialized_start=1340
+  _globals['_SENDMESSAGESRESPONSE']._serialized_end=1417
+  _globals['_SENDOUTCOME']._serialized_start=1420
+  _globals['_SENDOUTCOME']._serialized_end=1557
+  _globals['_FAILURE']._serialized_start=1559
+  _globals['_FAILURE']._serialized_end=1641
+  _globals['_GETMESSAGESREQUEST']._serialized_start=1644
+  _globals['_GETMESSAGESREQUEST']._serialized_end=1783
+  _globals['_GETMESSAGESRESPONSE']._serialized_start=1785
+  _globals['_GETMESSAGESRESPONSE']._serialized_end=1875
+  _globals['_MARKSEENREQUEST']._serialized_start=1877
+  _globals['_MARKSEENREQUEST']._serialized_end=1949
+  _globals['_MARKSEENRESPONSE']._serialized_start=1951
+  _globals['_MARKSEENRESPONSE']._serialized_end=2039
+  _globals['_MESSAGINGSERVICE']._serialized_start=2042
+  _globals['_MESSAGINGSERVICE']._serialized_end=2835
 # @@protoc_insertion_point(module_scope)

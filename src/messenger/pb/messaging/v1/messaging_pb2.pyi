@@ -104,6 +104,26 @@ Global___Message: _TypeAlias = Message  # noqa: Y015
 class Conversation(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ReadPositionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CONVERSATION_ID_FIELD_NUMBER: _builtins.int
     TYPE_FIELD_NUMBER: _builtins.int
     MEMBERS_FIELD_NUMBER: _builtins.int
@@ -112,6 +132,7 @@ class Conversation(_message.Message):
     LAST_SEEN_SEQ_FIELD_NUMBER: _builtins.int
     CAN_SEND_FIELD_NUMBER: _builtins.int
     CREATED_AT_MS_FIELD_NUMBER: _builtins.int
+    READ_POSITIONS_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.str
     type: _builtins.str
     unread_count: _builtins.int
@@ -122,6 +143,12 @@ class Conversation(_message.Message):
     def members(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def last_message(self) -> Global___Message: ...
+    @_builtins.property
+    def read_positions(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """The members' read positions (user_id -> last_seen_seq), the asking member's own
+        included (it equals `last_seen_seq`); between former friends only that one.
+        """
+
     def __init__(
         self,
         *,
@@ -133,10 +160,11 @@ class Conversation(_message.Message):
         last_seen_seq: _builtins.int = ...,
         can_send: _builtins.bool = ...,
         created_at_ms: _builtins.int = ...,
+        read_positions: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_last_message", b"_last_message", "last_message", b"last_message"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_last_message", b"_last_message", "can_send", b"can_send", "conversation_id", b"conversation_id", "created_at_ms", b"created_at_ms", "last_message", b"last_message", "last_seen_seq", b"last_seen_seq", "members", b"members", "type", b"type", "unread_count", b"unread_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_last_message", b"_last_message", "can_send", b"can_send", "conversation_id", b"conversation_id", "created_at_ms", b"created_at_ms", "last_message", b"last_message", "last_seen_seq", b"last_seen_seq", "members", b"members", "read_positions", b"read_positions", "type", b"type", "unread_count", b"unread_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__last_message: _TypeAlias = _typing.Literal["last_message"]  # noqa: Y015
     _WhichOneofArgType__last_message: _TypeAlias = _typing.Literal["_last_message", b"_last_message"]  # noqa: Y015
