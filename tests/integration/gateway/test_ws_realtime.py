@@ -219,6 +219,7 @@ async def test_token_is_checked_before_the_upgrade(cluster: Cluster) -> None:
         response = refused.value.response
         assert response.status_code == 401
         assert json.loads(response.body or b"{}")["error"]["code"] == "unauthenticated"
+        assert response.headers["X-Request-Id"]
     ada = await system.register()
     assert (await system.http.post("/v1/auth/logout", headers=ada.auth)).status_code == 204
     with pytest.raises(InvalidStatus) as revoked:
@@ -226,6 +227,19 @@ async def test_token_is_checked_before_the_upgrade(cluster: Cluster) -> None:
             pass
     assert revoked.value.response.status_code == 401
     assert json.loads(revoked.value.response.body or b"{}")["error"]["code"] == "session_revoked"
+
+
+async def test_an_upgrade_elsewhere_is_a_404_in_the_error_shape(cluster: Cluster) -> None:
+    ada = await cluster.one.register()
+    for path in ("/v1/ws/", "/v1/nosuch", "/"):
+        url = ws_url(cluster.one).replace("/v1/ws", path)
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, additional_headers={**ada.auth, "X-Request-Id": "r-404"}):
+                pass
+        response = refused.value.response
+        assert response.status_code == 404, path
+        assert json.loads(response.body or b"{}")["error"]["code"] == "not_found"
+        assert response.headers["X-Request-Id"] == "r-404"
 
 
 async def test_revocation_closes_sockets_on_every_instance_within_a_second(

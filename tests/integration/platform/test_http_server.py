@@ -184,3 +184,13 @@ async def test_bytes_that_are_not_http_get_a_400_in_the_error_shape(
     status, body = await exchange(port, garbage)
     assert status == 400
     assert refusal(body) == "invalid_request"
+
+
+async def test_bytes_that_are_not_http_after_a_request_do_not_take_its_answer(
+    port: int,
+) -> None:
+    status, body = await exchange(
+        port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGARBAGE\r\n\r\n"
+    )
+    assert status == 200
+    assert json.loads(body) == {"received": 2}

@@ -49,7 +49,8 @@ def bearer_token(scope: Scope) -> str | None:
 
 
 class RealtimeApp:
-    """`/v1/ws` here; every other request goes on to `app`."""
+    """`/v1/ws` and every WebSocket upgrade here (any other path: 404); every other
+    request goes on to `app`."""
 
     def __init__(self, app: ASGIApp, gw: Gateway) -> None:
         self._app = app
@@ -59,25 +60,28 @@ class RealtimeApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] != PATH:
-            await self._app(scope, receive, send)
-            return
-        if scope["type"] == "http":
+        if scope["type"] == "websocket":
+            request_id = request_id_of(scope)
+            bind_request_id(request_id)
+            try:
+                await self._serve(scope, receive, send, request_id)
+            finally:
+                bind_request_id(None)
+        elif scope["type"] == "http" and scope["path"] == PATH:
             await self._not_upgraded(scope, receive, send)
-            return
-        bind_request_id(request_id_of(scope))
-        try:
-            await self._serve(scope, receive, send)
-        finally:
-            bind_request_id(None)
+        else:
+            await self._app(scope, receive, send)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
         try:
+            if scope["path"] != PATH:
+                # The only WebSocket is PATH; the app behind has none to offer.
+                raise MessengerError(ErrorCode.NOT_FOUND, "No such path.")
             caller = await self._authenticate(scope)
         except MessengerError as exc:
-            await _deny(send, exc)
+            await _deny(send, exc, request_id)
             return
         await send({"type": "websocket.accept"})
         hub = self._gw.hub
@@ -138,9 +142,11 @@ class RealtimeApp:
         )
 
 
-async def _deny(send: Send, error: MessengerError) -> None:
-    """Refuse the upgrade with an HTTP answer in API.md's error shape."""
+async def _deny(send: Send, error: MessengerError, request_id: str) -> None:
+    """Refuse the upgrade with an HTTP answer in API.md's error shape, with its request
+    id like every answer."""
     response = error_response(error)
+    response.headers["X-Request-Id"] = request_id
     await send(
         {
             "type": "websocket.http.response.start",
