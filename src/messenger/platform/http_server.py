@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -268,6 +270,35 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             flag = _Flag()
             flag.set()
             self.writable = flag  # type: ignore[assignment]
+
+    abort_after_seconds = 5.0
+    """How long a socket the server has finished with may take to go away."""
+
+    async def run_asgi(self) -> None:
+        await super().run_asgi()
+        self._abort_later()
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        self._abort_later()
+
+    def _abort_later(self) -> None:
+        """uvicorn closes a finished socket with `transport.close()`, which first writes
+        out what is buffered: a peer that stopped reading (the very client a full send
+        queue drops) would keep the connection and its megabytes of frames for good."""
+        if not self.disconnected:
+            self.loop.call_later(self.abort_after_seconds, self._abort_unless_gone)
+
+    def _abort_unless_gone(self) -> None:
+        if self.disconnected:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            # Reset, so that the kernel drops what it still holds to send as well (a
+            # plain close would leave it trying to deliver that for minutes).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
 
     async def send(self, message: Any) -> None:
         await super().send(message)
