@@ -74,13 +74,20 @@ async def ready_socket(url: str, token: str) -> ClientConnection:
     return connection
 
 
-async def frames_until(connection: ClientConnection, seq: int) -> list[dict[str, Any]]:
+async def frames_until(
+    connection: ClientConnection, seq: int, *, any_order: bool = False
+) -> list[dict[str, Any]]:
+    """The frames up to message `seq`'s, or (`any_order`) up to the `seq`-th message."""
     frames = []
+    messages = 0
     async with asyncio.timeout(5):
         while True:
             frame = json.loads(await connection.recv())
             frames.append(frame)
-            if frame["type"] == "message.sent" and frame["message"]["seq"] == seq:
+            if frame["type"] != "message.sent":
+                continue
+            messages += 1
+            if (messages if any_order else frame["message"]["seq"]) == seq:
                 return frames
 
 
@@ -108,6 +115,39 @@ async def test_a_second_gateway_process_delivers_frames_sent_through_the_first(
             frames = await frames_until(connection, 2)
             messages = [f["message"] for f in frames if f["type"] == "message.sent"]
             assert messages == [first, second]
+    finally:
+        for connection in sockets:
+            await connection.close()
+
+
+async def test_every_socket_on_either_gateway_sees_one_order(
+    client: httpx.AsyncClient, system: System, second_gateway: str
+) -> None:
+    """Each instance routes a share of the events, and frames routed by one reach the
+    other's sockets a NATS hop later: still every socket gets the conversation in seq
+    order (acceptance: "in the same order for everyone")."""
+    ada, bob, cid = await two_friends(client, system)
+    ada_phone = await login(client, dataclasses.replace(ada))
+    bob_phone = await login(client, dataclasses.replace(bob))
+    sockets = [
+        await ready_socket(system.url, ada.access_token),
+        await ready_socket(system.url, bob.access_token),
+        await ready_socket(second_gateway, ada_phone.access_token),
+        await ready_socket(second_gateway, bob_phone.access_token),
+    ]
+    count = 64
+    try:
+        async with httpx.AsyncClient(base_url=second_gateway, timeout=15) as there:
+            await asyncio.gather(
+                *(
+                    send((client, there)[i % 2], (ada, bob)[i % 3 % 2], cid, f"m{i}")
+                    for i in range(count)
+                )
+            )
+        for connection in sockets:
+            frames = await frames_until(connection, count, any_order=True)
+            seqs = [f["message"]["seq"] for f in frames if f["type"] == "message.sent"]
+            assert seqs == list(range(1, count + 1))
     finally:
         for connection in sockets:
             await connection.close()

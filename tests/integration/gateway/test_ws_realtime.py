@@ -335,11 +335,23 @@ async def test_a_removed_friend_hears_nothing_more_of_the_conversation(cluster: 
 
 
 async def test_concurrent_sends_through_the_gateway(cluster: Cluster) -> None:
+    """64 concurrent sends by both members through both instances: 64 distinct gap-free
+    seqs, and every socket on either instance sees them in seq order (each instance
+    routes its share of the events; sockets on one see the other's share a hop later)."""
     system = cluster.one
     ada, bob, cid = await pair(system)
-    async with open_socket(system, ada) as ada_sock, open_socket(cluster.two, bob) as bob_sock:
+    ada_phone, bob_phone = await system.login(ada.username), await system.login(bob.username)
+    async with (
+        open_socket(system, ada) as ada_sock,
+        open_socket(cluster.two, bob) as bob_sock,
+        open_socket(cluster.two, ada_phone) as ada_phone_sock,
+        open_socket(system, bob_phone) as bob_phone_sock,
+    ):
         answers = await asyncio.gather(
-            *(send(system, ada if i % 2 else bob, cid, f"c{i}") for i in range(64))
+            *(
+                send((cluster.one, cluster.two)[i % 3 % 2], ada if i % 2 else bob, cid, f"c{i}")
+                for i in range(64)
+            )
         )
         assert all(a.status_code == 201 for a in answers)
         assert sorted(a.json()["seq"] for a in answers) == list(range(1, 65))
@@ -349,10 +361,10 @@ async def test_concurrent_sends_through_the_gateway(cluster: Cluster) -> None:
         assert len({json.dumps(a.json(), sort_keys=True) for a in same}) == 1
         assert same[0].json()["seq"] == 65
 
-        for sock in (ada_sock, bob_sock):
+        for sock in (ada_sock, bob_sock, ada_phone_sock, bob_phone_sock):
             await sock.wait_for(is_message(65))
             await asyncio.sleep(0.1)
-            assert sorted(f["message"]["seq"] for f in sock.of(cid)) == list(range(1, 66))
+            assert [f["message"]["seq"] for f in sock.of(cid)] == list(range(1, 66))
     history = await system.http.get(f"/v1/conversations/{cid}/messages?limit=100", headers=bob.auth)
     assert [m["seq"] for m in history.json()["messages"]] == list(range(1, 66))
 

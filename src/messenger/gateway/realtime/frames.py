@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from messenger.gateway.realtime import Order
 from messenger.platform.events import Envelope
 
 READY = '{"type":"ready"}'
@@ -21,6 +22,8 @@ class Delivery:
     user_id: str
     frame: bytes
     if_friends_with: str | None = None
+    order: Order | None = None
+    """A message's (conversation_id, seq): its frame goes out in that order."""
 
 
 def encode(frame: dict[str, Any]) -> bytes:
@@ -32,6 +35,13 @@ def _str(data: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"event field {key!r} missing or not a string")
     return value
+
+
+def _seq(data: dict[str, Any]) -> int:
+    seq = data.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise ValueError("event without a positive integer seq")
+    return seq
 
 
 def _pair(data: dict[str, Any], key: str) -> tuple[str, str]:
@@ -60,15 +70,13 @@ def deliveries(envelope: Envelope) -> list[Delivery]:
         message = data.get("message")
         if not isinstance(message, dict):
             raise ValueError("message.sent without a message")
-        frame = encode(
-            {"type": kind, "conversation_id": _str(data, "conversation_id"), "message": message}
-        )
-        return [Delivery(member, frame) for member in _pair(data, "members")]
+        conversation_id = _str(data, "conversation_id")
+        order = (conversation_id, _seq(message))
+        frame = encode({"type": kind, "conversation_id": conversation_id, "message": message})
+        return [Delivery(member, frame, order=order) for member in _pair(data, "members")]
     if kind == "message.seen":
         reader = _str(data, "user_id")
-        seq = data.get("seq")
-        if not isinstance(seq, int) or isinstance(seq, bool):
-            raise ValueError("message.seen without an integer seq")
+        seq = _seq(data)
         members = _pair(data, "members")
         frame = encode(
             {

@@ -1,7 +1,7 @@
 """The sockets of this gateway instance, and the per-user NATS subscriptions they need.
 
-A user's subject `rt.user.<id>` is subscribed while this instance holds at least one
-socket of that user; a frame that arrives is decoded once and appended to each of those
+A user's subjects `rt.user.<id>.>` are subscribed while this instance holds at least
+one socket of that user; a frame that arrives is decoded once and appended to each of those
 sockets' queues without waiting, so one slow socket can never hold up the others. A queue
 that reaches its bound ends its socket: the client reconnects and catches up by `seq`.
 """
@@ -20,7 +20,8 @@ from prometheus_client import Counter, Gauge
 from starlette.types import Receive, Send
 
 from messenger.gateway.auth import Caller
-from messenger.gateway.realtime import user_subject
+from messenger.gateway.realtime import Order, frame_subject, order_of, user_subjects
+from messenger.gateway.realtime.ordering import InOrder
 from messenger.platform.errors import ErrorCode, MessengerError
 from messenger.platform.logging import log
 
@@ -132,20 +133,34 @@ class Connection:
 
 
 class _UserLink:
-    """This instance's subscription to one user's subject, shared by their sockets."""
+    """This instance's subscription to one user's subjects, shared by their sockets,
+    which get each conversation's frames in `seq` order."""
 
-    __slots__ = ("connections", "failed", "live", "subscription")
+    __slots__ = ("_in_order", "connections", "failed", "live", "subscription")
 
     def __init__(self) -> None:
         self.connections: set[Connection] = set()
         self.subscription: Subscription | None = None
         self.live = asyncio.Event()
         self.failed = False
+        self._in_order: InOrder | None = None
 
     async def deliver(self, msg: Msg) -> None:
-        self.push(msg.data.decode())
+        self.push(msg.data.decode(), order_of(msg.subject))
 
-    def push(self, frame: str) -> None:
+    def push(self, frame: str, order: Order | None) -> None:
+        if order is None:
+            self._fan_out(frame)
+            return
+        if self._in_order is None:
+            self._in_order = InOrder(self._fan_out)
+        self._in_order.push(frame, order)
+
+    def close(self) -> None:
+        if self._in_order is not None:
+            self._in_order.close()
+
+    def _fan_out(self, frame: str) -> None:
         for connection in list(self.connections):
             connection.push(frame)
 
@@ -172,7 +187,7 @@ class Hub:
             link.connections.add(connection)
             try:
                 link.subscription = await self._nc.subscribe(
-                    user_subject(caller.user_id), cb=link.deliver
+                    user_subjects(caller.user_id), cb=link.deliver
                 )
                 await self._nc.flush()
             except BaseException:
@@ -211,19 +226,20 @@ class Hub:
         link.connections.discard(connection)
         if not link.connections:
             del self._links[caller.user_id]
+            link.close()
             if link.subscription is not None:
                 with contextlib.suppress(Exception):
                     await link.subscription.unsubscribe()
 
-    async def send_frame(self, user_id: str, frame: bytes) -> None:
+    async def send_frame(self, user_id: str, frame: bytes, order: Order | None = None) -> None:
         """A frame for every socket of the user, on every instance. This instance's own
         sockets get it directly, once their subscription is live (as they would get it
         from NATS); the publish reaches the others, not this one: the gateway's NATS
         connection is `no_echo`, so a frame crosses the network only to other instances."""
         link = self._links.get(user_id)
         if link is not None and link.live.is_set() and not link.failed:
-            link.push(frame.decode())
-        await self._nc.publish(user_subject(user_id), frame)
+            link.push(frame.decode(), order)
+        await self._nc.publish(frame_subject(user_id, order), frame)
 
     def revoke_session(self, session_id: str) -> None:
         for connection in list(self._by_session.get(session_id, ())):

@@ -96,7 +96,7 @@ class Router:
         checked = [d for d in planned if d.if_friends_with is not None]
         for delivery in planned:
             if delivery.if_friends_with is None:
-                await self._hub.send_frame(delivery.user_id, delivery.frame)
+                await self._hub.send_frame(delivery.user_id, delivery.frame, delivery.order)
         if not checked:
             await msg.ack()
             return
@@ -110,7 +110,7 @@ class Router:
             for delivery in checked:
                 assert delivery.if_friends_with is not None
                 if await self._are_friends(delivery.user_id, delivery.if_friends_with):
-                    await self._hub.send_frame(delivery.user_id, delivery.frame)
+                    await self._hub.send_frame(delivery.user_id, delivery.frame, delivery.order)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -1,0 +1,107 @@
+"""Frames of one conversation in `seq` order, whichever way each one came.
+
+Every gateway instance routes a share of the events (one queue group), so the frame of
+message 7 may come from this instance's own router while that of message 6 is still on
+its way through NATS from another instance's. Without reordering, sockets on different
+instances would see one conversation in different orders, and a client that resumes
+with `after=<last seq it saw>` would skip the message still on its way.
+
+A frame that arrives with a gap before it waits for the missing ones at most
+`HOLD_SECONDS`; then everything held goes out in order (a frame can be lost with an
+instance that dies, and the client catches up by `seq`). The first frame of a
+conversation here cannot know whether the one before it is on its way or was sent
+before these sockets were there: it waits `FIRST_HOLD_SECONDS` (a NATS hop takes a
+millisecond or two), unless it is the conversation's first message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+HOLD_SECONDS = 0.25
+FIRST_HOLD_SECONDS = 0.05
+
+
+class InOrder:
+    """The frames of one user's sockets on this instance, reordered per conversation.
+
+    Idle it holds nothing: its tables are made by the first message frame."""
+
+    __slots__ = ("_emit", "_held", "_last", "_timers")
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self._emit = emit
+        self._last: dict[str, int] | None = None
+        self._held: dict[str, dict[int, str]] | None = None
+        self._timers: dict[str, asyncio.TimerHandle] | None = None
+
+    def push(self, frame: str, order: tuple[str, int] | None) -> None:
+        """`order` is (conversation_id, seq) for a `message.sent` frame; other frames go
+        out at once."""
+        if order is None:
+            self._emit(frame)
+            return
+        conversation_id, seq = order
+        if self._last is None:
+            self._last = {}
+        last = self._last.get(conversation_id)
+        if last is None and seq > 1:
+            self._hold(conversation_id, seq, frame, FIRST_HOLD_SECONDS)
+        elif last is not None and seq > last + 1:
+            self._hold(conversation_id, seq, frame, HOLD_SECONDS)
+        else:
+            self._emit(frame)
+            if last is None or seq > last:
+                self._last[conversation_id] = seq
+                self._release_next(conversation_id)
+
+    def close(self) -> None:
+        for timer in (self._timers or {}).values():
+            timer.cancel()
+        self._timers = None
+        self._held = None
+
+    def _hold(self, conversation_id: str, seq: int, frame: str, seconds: float) -> None:
+        if self._held is None:
+            self._held = {}
+        self._held.setdefault(conversation_id, {})[seq] = frame
+        if self._timers is None:
+            self._timers = {}
+        if conversation_id not in self._timers:
+            self._timers[conversation_id] = asyncio.get_running_loop().call_later(
+                seconds, self._give_up_waiting, conversation_id
+            )
+
+    def _release_next(self, conversation_id: str) -> None:
+        """Send the held frames that now follow without a gap."""
+        held = self._held.get(conversation_id) if self._held else None
+        if not held:
+            return
+        assert self._last is not None
+        following = self._last[conversation_id] + 1
+        while following in held:
+            self._emit(held.pop(following))
+            self._last[conversation_id] = following
+            following += 1
+        if not held:
+            self._forget_held(conversation_id)
+
+    def _give_up_waiting(self, conversation_id: str) -> None:
+        if self._timers is not None:
+            self._timers.pop(conversation_id, None)
+        held = self._held.pop(conversation_id, None) if self._held else None
+        if not held:
+            return
+        assert self._last is not None
+        for seq in sorted(held):
+            self._emit(held[seq])
+        self._last[conversation_id] = max(self._last.get(conversation_id, 0), max(held))
+
+    def _forget_held(self, conversation_id: str) -> None:
+        if self._held is not None:
+            self._held.pop(conversation_id, None)
+        if self._timers is not None:
+            timer = self._timers.pop(conversation_id, None)
+            if timer is not None:
+                timer.cancel()
