@@ -17,6 +17,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from messenger.platform.heap import freeze_startup_heap
 from messenger.platform.ids import new_id
+from messenger.platform.logging import log
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
 """What a client may send in one WebSocket message (uvicorn's default is 16 MiB, buffered in
@@ -299,6 +300,20 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.transport.abort()
+
+    def send_receive_event_to_app(self) -> None:
+        """A text message that is not UTF-8 ends the socket with 1007, as uvicorn would,
+        but without its error-level traceback: any client could fill the error log."""
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                log.info("websocket text message is not UTF-8; closing with 1007")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -484,6 +484,25 @@ def read_until_closed(raw: socket.socket) -> tuple[int, bool]:
 ABORT_AFTER_SECONDS = 0.5
 
 
+async def test_a_text_message_that_is_not_utf8_closes_with_1007_quietly(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    ada = await cluster.one.register()
+    raw = await asyncio.to_thread(stalled_socket, cluster.one, ada)
+    payload, mask = b"\xff\xfe not utf-8", b"\x01\x02\x03\x04"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    with caplog.at_level("WARNING"):
+        raw.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        received = b""
+        raw.settimeout(5)
+        while chunk := await asyncio.to_thread(raw.recv, 4096):
+            received += chunk
+    raw.close()
+    close = received[received.rindex(b"\x88") :]
+    assert int.from_bytes(close[2:4], "big") == 1007
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
 async def test_a_client_that_stops_reading_is_dropped_without_delaying_others(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
