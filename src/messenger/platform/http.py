@@ -190,12 +190,23 @@ def _too_large() -> MessengerError:
     )
 
 
+MAX_INTEGER_DIGITS = 30
+"""Far beyond any number of the API; Python refuses to parse over 4,300 digits anyway."""
+
+
 def parse_json(body: bytes) -> Any:
     def no_constants(name: str) -> Any:
         raise ValueError(f"{name} is not JSON")
 
+    def bounded_int(text: str) -> int:
+        if len(text) > MAX_INTEGER_DIGITS + 1:
+            raise MessengerError(
+                ErrorCode.VALIDATION_FAILED, "A number in the body has too many digits."
+            )
+        return int(text)
+
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=no_constants)
+        return json.loads(body.decode("utf-8"), parse_constant=no_constants, parse_int=bounded_int)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise MessengerError(ErrorCode.INVALID_REQUEST, "The body is not valid JSON.") from None
 

@@ -38,3 +38,10 @@ def test_ordinary_unicode_passes() -> None:
 def test_timestamps_are_rfc3339_utc_with_milliseconds() -> None:
     assert to_rfc3339(1_796_300_000_123) == "2026-12-03T12:13:20.123Z"
     assert to_rfc3339(0) == "1970-01-01T00:00:00.000Z"
+
+
+def test_an_integer_of_thousands_of_digits_is_a_validation_error() -> None:
+    assert parse_json(b'{"seq": -123456789012345678901234567890}')["seq"] < 0
+    with pytest.raises(MessengerError) as raised:
+        parse_json(b'{"seq": ' + b"9" * 5000 + b"}")
+    assert raised.value.code is ErrorCode.VALIDATION_FAILED
