@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from messenger.gateway.auth import Caller
-from messenger.gateway.realtime.hub import Connection, End
+from messenger.gateway.realtime.hub import QUEUE_LIMIT, Connection, End
 
 CALLER = Caller("u" * 32, "s" * 32)
 
@@ -33,7 +33,7 @@ class Peer:
         self.sent.append(message["text"])
 
 
-async def serve(peer: Peer, limit: int = 64) -> tuple[asyncio.Task[End], Connection]:
+async def serve(peer: Peer, limit: int = QUEUE_LIMIT) -> tuple[asyncio.Task[End], Connection]:
     ready: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
 
     async def socket_task() -> End:
@@ -67,6 +67,20 @@ async def test_a_client_that_falls_behind_is_ended() -> None:
     assert await asyncio.wait_for(task, 1) is End.OVERFLOW
     connection.stop_writing()
     assert peer.sent == []
+
+
+async def test_a_burst_pushed_before_the_writer_runs_is_no_overflow() -> None:
+    """Frames a NATS subscription hands over in one go, without a turn for the writer."""
+    peer = Peer()
+    task, connection = await serve(peer)
+    frames = [f'{{"type":"message.sent","seq":{n},"text":"{"x" * 200}"}}' for n in range(500)]
+    for frame in frames:
+        connection.push(frame)
+    await asyncio.sleep(0.05)
+    assert connection.ended is None
+    assert peer.sent == frames
+    await peer.inbox.put({"type": "websocket.disconnect", "code": 1000})
+    assert await task is End.CLOSED
 
 
 async def test_end_wakes_the_read_and_a_real_cancellation_still_propagates() -> None:

@@ -47,8 +47,37 @@ async def test_conversations_wait_only_for_their_own_gaps(
 ) -> None:
     push(in_order, C, 1, 3)
     push(in_order, D, 1, 2)
-    in_order.push("friendship", None)
-    assert out == ["c1", "d1", "d2", "friendship"]
+    assert out == ["c1", "d1", "d2"]
+
+
+async def test_other_frames_wait_behind_held_messages(in_order: InOrder, out: list[str]) -> None:
+    in_order.push("seen", None)
+    push(in_order, C, 1, 3)
+    in_order.push("friendship.removed", None)  # must not overtake message 3
+    assert out == ["seen", "c1"]
+    push(in_order, C, 2)
+    assert out == ["seen", "c1", "c2", "c3", "friendship.removed"]
+
+
+async def test_giving_up_releases_only_up_to_the_next_gap(
+    in_order: InOrder, out: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ordering_module, "HOLD_SECONDS", 0.05)
+    push(in_order, C, 1, 3, 5)  # 2 and 4 missing
+    await asyncio.sleep(0.08)  # 2 is given up: 3 goes out, 5 waits anew for 4
+    assert out == ["c1", "c3"]
+    push(in_order, C, 4)
+    assert out == ["c1", "c3", "c4", "c5"]
+
+
+async def test_a_first_frame_given_up_on_does_not_release_past_a_gap(
+    in_order: InOrder, out: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ordering_module, "FIRST_HOLD_SECONDS", 0.03)
+    push(in_order, C, 3, 5)
+    await asyncio.sleep(0.05)
+    push(in_order, C, 4)
+    assert out == ["c3", "c4", "c5"]
 
 
 async def test_held_frames_go_out_in_order_when_the_gap_never_fills(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client as NatsClient
@@ -25,8 +26,11 @@ from messenger.gateway.realtime.ordering import InOrder
 from messenger.platform.errors import ErrorCode, MessengerError
 from messenger.platform.logging import log
 
-QUEUE_LIMIT = 64
-"""Frames a socket may have waiting beyond what its TCP buffers (often megabytes) hold."""
+QUEUE_LIMIT = 256 * 1024
+"""Characters of frames a socket may have waiting beyond what its TCP buffers (often
+megabytes) hold: a bound on size, not on count, as frames come in bursts (a NATS
+subscription hands over every frame it has buffered before the socket's writer gets a
+turn: a count of 64 dropped clients that read at once, review)."""
 SWEEP_SECONDS = 10.0
 ROUTING_WAIT_SECONDS = 10.0
 
@@ -52,7 +56,17 @@ class Connection:
     that task out of its read; the task then says goodbye and detaches.
     """
 
-    __slots__ = ("_frames", "_limit", "_reading", "_send", "_task", "_writer", "caller", "ended")
+    __slots__ = (
+        "_frames",
+        "_limit",
+        "_queued",
+        "_reading",
+        "_send",
+        "_task",
+        "_writer",
+        "caller",
+        "ended",
+    )
 
     def __init__(self, caller: Caller, send: Send, limit: int = QUEUE_LIMIT) -> None:
         task = asyncio.current_task()
@@ -63,21 +77,24 @@ class Connection:
         self._send = send
         self._task = task
         self._limit = limit
-        self._frames: list[str] | None = None
+        self._frames: deque[str] | None = None
+        self._queued = 0
         self._writer: asyncio.Task[None] | None = None
         self._reading = False
 
     def push(self, frame: str) -> None:
-        """Queue a frame without waiting; a socket that falls `limit` frames behind ends."""
+        """Queue a frame without waiting; a socket whose waiting frames would pass
+        `limit` characters ends."""
         if self.ended is not None:
             return
         frames = self._frames
         if frames is None:
-            frames = self._frames = []
-        elif len(frames) >= self._limit:
+            frames = self._frames = deque()
+        elif self._queued + len(frame) > self._limit:
             self.end(End.OVERFLOW)
             return
         frames.append(frame)
+        self._queued += len(frame)
         if self._writer is None:
             self._writer = asyncio.create_task(self._drain())
 
@@ -112,6 +129,7 @@ class Connection:
 
     def stop_writing(self) -> None:
         self._frames = None
+        self._queued = 0
         if self._writer is not None:
             self._writer.cancel()
             self._writer = None
@@ -119,7 +137,8 @@ class Connection:
     async def _drain(self) -> None:
         try:
             while self._frames:
-                frame = self._frames.pop(0)
+                frame = self._frames.popleft()
+                self._queued -= len(frame)
                 await self._send({"type": "websocket.send", "text": frame})
             self._frames = None
         except asyncio.CancelledError:
@@ -149,7 +168,7 @@ class _UserLink:
         self.push(msg.data.decode(), order_of(msg.subject))
 
     def push(self, frame: str, order: Order | None) -> None:
-        if order is None:
+        if order is None and self._in_order is None:
             self._fan_out(frame)
             return
         if self._in_order is None:

@@ -25,26 +25,29 @@ FIRST_HOLD_SECONDS = 0.05
 
 class InOrder:
     """The frames of one user's sockets on this instance, reordered per conversation.
+    Frames of no conversation order (friendships, read positions) wait behind any held
+    message frame, so that none overtakes a message sent before it.
 
     Idle it holds nothing: its tables are made by the first message frame."""
 
-    __slots__ = ("_emit", "_held", "_last", "_timers")
+    __slots__ = ("_after", "_emit", "_held", "_last", "_timers")
 
     def __init__(self, emit: Callable[[str], None]) -> None:
         self._emit = emit
-        self._last: dict[str, int] | None = None
-        self._held: dict[str, dict[int, str]] | None = None
-        self._timers: dict[str, asyncio.TimerHandle] | None = None
+        self._last: dict[str, int] = {}
+        self._held: dict[str, dict[int, str]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._after: list[str] = []
 
     def push(self, frame: str, order: tuple[str, int] | None) -> None:
-        """`order` is (conversation_id, seq) for a `message.sent` frame; other frames go
-        out at once."""
+        """`order` is (conversation_id, seq) for a `message.sent` frame."""
         if order is None:
-            self._emit(frame)
+            if self._held:
+                self._after.append(frame)
+            else:
+                self._emit(frame)
             return
         conversation_id, seq = order
-        if self._last is None:
-            self._last = {}
         last = self._last.get(conversation_id)
         if last is None and seq > 1:
             self._hold(conversation_id, seq, frame, FIRST_HOLD_SECONDS)
@@ -54,54 +57,61 @@ class InOrder:
             self._emit(frame)
             if last is None or seq > last:
                 self._last[conversation_id] = seq
-                self._release_next(conversation_id)
+                self._release_run(conversation_id)
 
     def close(self) -> None:
-        for timer in (self._timers or {}).values():
+        for timer in self._timers.values():
             timer.cancel()
-        self._timers = None
-        self._held = None
+        self._timers.clear()
+        self._held.clear()
+        self._after.clear()
 
     def _hold(self, conversation_id: str, seq: int, frame: str, seconds: float) -> None:
-        if self._held is None:
-            self._held = {}
         self._held.setdefault(conversation_id, {})[seq] = frame
-        if self._timers is None:
-            self._timers = {}
         if conversation_id not in self._timers:
-            self._timers[conversation_id] = asyncio.get_running_loop().call_later(
-                seconds, self._give_up_waiting, conversation_id
-            )
+            self._wait(conversation_id, seconds)
 
-    def _release_next(self, conversation_id: str) -> None:
-        """Send the held frames that now follow without a gap."""
-        held = self._held.get(conversation_id) if self._held else None
+    def _wait(self, conversation_id: str, seconds: float) -> None:
+        previous = self._timers.pop(conversation_id, None)
+        if previous is not None:
+            previous.cancel()
+        self._timers[conversation_id] = asyncio.get_running_loop().call_later(
+            seconds, self._give_up_waiting, conversation_id
+        )
+
+    def _release_run(self, conversation_id: str) -> None:
+        """Send the held frames that now follow without a gap; those behind a further
+        gap wait for it anew."""
+        held = self._held.get(conversation_id)
         if not held:
             return
-        assert self._last is not None
         following = self._last[conversation_id] + 1
+        released = False
         while following in held:
             self._emit(held.pop(following))
             self._last[conversation_id] = following
             following += 1
+            released = True
         if not held:
-            self._forget_held(conversation_id)
+            self._forget(conversation_id)
+        elif released:
+            self._wait(conversation_id, HOLD_SECONDS)
 
     def _give_up_waiting(self, conversation_id: str) -> None:
-        if self._timers is not None:
-            self._timers.pop(conversation_id, None)
-        held = self._held.pop(conversation_id, None) if self._held else None
+        """The frames before the first held one are not coming: go on from there."""
+        self._timers.pop(conversation_id, None)
+        held = self._held.get(conversation_id)
         if not held:
             return
-        assert self._last is not None
-        for seq in sorted(held):
-            self._emit(held[seq])
-        self._last[conversation_id] = max(self._last.get(conversation_id, 0), max(held))
+        self._last[conversation_id] = min(held) - 1
+        self._release_run(conversation_id)
 
-    def _forget_held(self, conversation_id: str) -> None:
-        if self._held is not None:
-            self._held.pop(conversation_id, None)
-        if self._timers is not None:
-            timer = self._timers.pop(conversation_id, None)
-            if timer is not None:
-                timer.cancel()
+    def _forget(self, conversation_id: str) -> None:
+        self._held.pop(conversation_id, None)
+        timer = self._timers.pop(conversation_id, None)
+        if timer is not None:
+            timer.cancel()
+        if not self._held and self._after:
+            after, self._after = self._after, []
+            for frame in after:
+                self._emit(frame)
