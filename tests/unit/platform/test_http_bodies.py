@@ -40,8 +40,9 @@ def test_timestamps_are_rfc3339_utc_with_milliseconds() -> None:
     assert to_rfc3339(0) == "1970-01-01T00:00:00.000Z"
 
 
-def test_an_integer_of_thousands_of_digits_is_a_validation_error() -> None:
+def test_an_integer_of_thousands_of_digits_is_unreadable_and_says_so() -> None:
     assert parse_json(b'{"seq": -123456789012345678901234567890}')["seq"] < 0
     with pytest.raises(MessengerError) as raised:
         parse_json(b'{"seq": ' + b"9" * 5000 + b"}")
-    assert raised.value.code is ErrorCode.VALIDATION_FAILED
+    assert raised.value.code is ErrorCode.INVALID_REQUEST
+    assert "digits" in raised.value.message
