@@ -162,7 +162,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._refused = True
         if self.transport.is_closing():
             return
-        if self.cycle is not None and not self.cycle.response_complete:
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_started:
+            # The bytes that are not HTTP are this request's own body (bad chunking):
+            # the answer is the refusal, now, and the app, still reading, learns that
+            # the client is gone (else it would wait out the body timeout).
+            cycle.disconnected = True
+            cycle.message_event.set()
+        elif cycle is not None and not cycle.response_complete:
             # A pipelined request is still being answered: a refusal now would read as
             # its answer. Let it finish, then close; read nothing more.
             self.cycle.keep_alive = False

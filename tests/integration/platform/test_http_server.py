@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from messenger.platform.errors import MessengerError
+from messenger.platform.http import read_body
 from messenger.platform.http_server import GuardedHttpProtocol, serve_http
 from messenger.platform.process import free_port, wait_for_port
 
@@ -23,6 +26,15 @@ pytestmark = pytest.mark.backend_neutral
 
 async def echo(request: Request) -> JSONResponse:
     return JSONResponse({"received": len(await request.body())})
+
+
+async def read_bounded(request: Request) -> JSONResponse:
+    """As the services read bodies (platform.http.read_body)."""
+    try:
+        body = await read_body(request)
+    except MessengerError as error:
+        return JSONResponse({"error": error.message}, status_code=400)
+    return JSONResponse({"received": len(body)})
 
 
 async def without_reading(request: Request) -> JSONResponse:
@@ -42,6 +54,7 @@ async def port(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[int]:
         routes=[
             Route("/", echo, methods=["GET", "POST"]),
             Route("/fast", without_reading, methods=["POST"]),
+            Route("/read", read_bounded, methods=["POST"]),
             Route("/slow", slow),
         ]
     )
@@ -194,3 +207,14 @@ async def test_bytes_that_are_not_http_after_a_request_do_not_take_its_answer(
     )
     assert status == 200
     assert json.loads(body) == {"received": 2}
+
+
+async def test_a_body_that_breaks_its_chunking_is_refused_at_once(port: int) -> None:
+    started = time.monotonic()
+    status, body = await exchange(
+        port,
+        b"POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    )
+    assert status == 400
+    assert refusal(body) == "invalid_request"
+    assert time.monotonic() - started < 1.0
