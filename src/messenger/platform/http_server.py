@@ -8,14 +8,17 @@ import json
 import socket
 import struct
 from collections.abc import Iterator
+from http import HTTPStatus
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 from messenger.platform.heap import freeze_startup_heap
+from messenger.platform.http import request_id_of
 from messenger.platform.ids import new_id
 from messenger.platform.logging import log
 
@@ -32,13 +35,23 @@ HEAD_TIMEOUT_SECONDS = 10.0
 against clients that open connections and trickle bytes to hold them (slowloris)."""
 
 
-def _refusal(status: int, reason: str, message: str) -> bytes:
-    """The error shape of API.md, with a request id like every other answer (the
-    request's own never arrived whole)."""
-    body = json.dumps({"error": {"code": "invalid_request", "message": message}}).encode()
+def _refusal(
+    status: int,
+    reason: str,
+    message: str,
+    *,
+    code: str = "invalid_request",
+    request_id: str | None = None,
+    allow: str | None = None,
+) -> bytes:
+    """The error shape of API.md, with a request id like every other answer (a new one
+    when the request's own never arrived whole)."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json; charset=utf-8\r\n"
-        f"content-length: {len(body)}\r\nx-request-id: {new_id()}\r\nconnection: close\r\n\r\n"
+        f"content-length: {len(body)}\r\nx-request-id: {request_id or new_id()}\r\n"
+        + (f"allow: {allow}\r\n" if allow else "")
+        + "connection: close\r\n\r\n"
     )
     return head.encode() + body
 
@@ -309,6 +322,52 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.transport.abort()
+
+    def handle_connect(self, event: Request) -> None:
+        """A handshake websockets refuses (bad version, no key, not GET) is answered in
+        API.md's error shape with its request id, not uvicorn's plain text."""
+        response = self.conn.accept(event)
+        if response.status_code == 101:
+            # uvicorn asks for the answer itself: give it the one already made.
+            self.conn.accept = lambda request: response  # type: ignore[method-assign]
+            try:
+                super().handle_connect(event)
+            finally:
+                del self.conn.accept
+            return
+        offered = event.headers.get("X-Request-Id", "")
+        request_id = request_id_of({"headers": [(b"x-request-id", offered.encode("latin-1"))]})
+        message = bytes(response.body).decode("utf-8", "replace").strip()
+        self._refuse_handshake(
+            response.status_code, message or "Not a WebSocket handshake.", request_id
+        )
+
+    def handle_handshake_exception(self) -> None:
+        """A handshake websockets cannot parse (or over its 8 KiB lines): 400, or its
+        431/414, in the error shape."""
+        pending = b"".join(self.conn.data_to_send())
+        status = 400
+        if pending.startswith(b"HTTP/1.1 ") and pending[9:12].isdigit():
+            status = int(pending[9:12])
+        messages = {
+            414: "The WebSocket handshake's request line is over 8 KiB.",
+            431: "A header line of the WebSocket handshake is over 8 KiB.",
+        }
+        self._refuse_handshake(status, messages.get(status, "Not a WebSocket handshake."), None)
+
+    def _refuse_handshake(self, status: int, message: str, request_id: str | None) -> None:
+        self.handshake_initiated = True
+        self.handshake_complete = True
+        self.close_sent = True
+        code, allow = ("method_not_allowed", "GET") if status == 405 else ("invalid_request", None)
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Error"
+        self.transport.write(
+            _refusal(status, reason, message, code=code, request_id=request_id, allow=allow)
+        )
+        self.transport.close()
 
     def send_receive_event_to_app(self) -> None:
         """A text message that is not UTF-8 ends the socket with 1007, as uvicorn would,

@@ -243,6 +243,48 @@ async def test_an_upgrade_elsewhere_is_a_404_in_the_error_shape(cluster: Cluster
         assert response.headers["X-Request-Id"] == "r-404"
 
 
+UPGRADE = "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+KEY = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status", "code"),
+    [
+        (
+            f"GET /v1/ws HTTP/1.1\r\n{UPGRADE}{KEY}Sec-WebSocket-Version: 8\r\n",
+            400,
+            "invalid_request",
+        ),
+        (f"GET /v1/ws HTTP/1.1\r\n{UPGRADE}Sec-WebSocket-Version: 13\r\n", 400, "invalid_request"),
+        (
+            f"POST /v1/ws HTTP/1.1\r\n{UPGRADE}{KEY}Sec-WebSocket-Version: 13\r\n",
+            405,
+            "method_not_allowed",
+        ),
+        (
+            f"GET /v1/ws HTTP/1.1\r\n{UPGRADE}{KEY}Sec-WebSocket-Version: 13\r\n"
+            f"X-Big: {'a' * 9000}\r\n",
+            431,
+            "invalid_request",
+        ),
+    ],
+    ids=["version", "no-key", "post", "long-header"],
+)
+async def test_a_broken_handshake_is_refused_in_the_error_shape(
+    cluster: Cluster, request_head: str, status: int, code: str
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", cluster.one.settings.gateway_port)
+    writer.write(f"{request_head}X-Request-Id: hs-1\r\n\r\n".encode())
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert int(head.split()[1]) == status
+    assert json.loads(body)["error"]["code"] == code
+    assert b"\r\nx-request-id: " in head.lower()
+    if status == 405:
+        assert b"\r\nallow: GET" in head
+
+
 async def test_revocation_closes_sockets_on_every_instance_within_a_second(
     cluster: Cluster,
 ) -> None:
