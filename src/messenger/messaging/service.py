@@ -174,8 +174,10 @@ async def list_conversations(
         last = await store.last_messages(conn, [s.conversation.id for s in states])
         unread = await store.unread_counts(conn, user_id)
     friends = await friendships.friends_of(user_id) if states else set()
-    return domain.newest_first(
-        [
+    views = []
+    for s in states:
+        can_send = s.conversation.other(user_id) in friends
+        views.append(
             ConversationView(
                 conversation=s.conversation,
                 last_message=last.get(s.conversation.id),
@@ -184,10 +186,8 @@ async def list_conversations(
                 can_send=can_send,
                 read_positions=domain.shown_read_positions(s.read_positions, user_id, can_send),
             )
-            for s in states
-            for can_send in [s.conversation.other(user_id) in friends]
-        ]
-    )
+        )
+    return domain.newest_first(views)
 
 
 async def get_conversation(

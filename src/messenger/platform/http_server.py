@@ -185,7 +185,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         elif cycle is not None and not cycle.response_complete:
             # A pipelined request is still being answered: a refusal now would read as
             # its answer. Let it finish, then close; read nothing more.
-            self.cycle.keep_alive = False
+            cycle.keep_alive = False
             self.transport.pause_reading()
             return
         self.transport.write(_refusal(status, reason, message))

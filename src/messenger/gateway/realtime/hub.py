@@ -168,12 +168,13 @@ class _UserLink:
         self.push(msg.data.decode(), order_of(msg.subject))
 
     def push(self, frame: str, order: Order | None) -> None:
-        if order is None and self._in_order is None:
-            self._fan_out(frame)
-            return
-        if self._in_order is None:
-            self._in_order = InOrder(self._fan_out)
-        self._in_order.push(frame, order)
+        in_order = self._in_order
+        if in_order is None:
+            if order is None:
+                self._fan_out(frame)
+                return
+            in_order = self._in_order = InOrder(self._fan_out)
+        in_order.push(frame, order)
 
     def close(self) -> None:
         if self._in_order is not None:

@@ -28,7 +28,7 @@ class InOrder:
     Frames of no conversation order (friendships, read positions) wait behind any held
     message frame, so that none overtakes a message sent before it.
 
-    Idle it holds nothing: its tables are made by the first message frame."""
+    A user's link makes one at their first message frame: an idle socket pays for none."""
 
     __slots__ = ("_after", "_emit", "_held", "_last", "_timers")
 
